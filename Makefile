@@ -1,0 +1,42 @@
+# The README's commands. `make run` and `make test` set up .venv on a fresh machine first.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+# FAST=1 runs every notebook with its fast parameters (the default for `make test`).
+FAST   ?= 0
+
+export TF_USE_LEGACY_KERAS := 1
+export TF_CPP_MIN_LOG_LEVEL := 2
+
+.PHONY: install models run test lab bench lint clean
+
+$(STAMP): requirements.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet --no-deps -e .
+	touch $(STAMP)
+
+install: $(STAMP)
+
+models: $(STAMP)
+	$(PY) -m utils.zoo build --missing
+
+run: models
+	WORKBOOK_FAST=$(FAST) $(PY) -m utils.curriculum run
+
+test: models
+	WORKBOOK_FAST=1 WORKBOOK_PROGRESS=0 $(PY) -m pytest -q
+
+lab: models
+	$(VENV)/bin/jupyter lab notebooks/
+
+bench: models
+	$(PY) benchmarks/bench_methods.py
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check utils tests benchmarks
+
+clean:
+	rm -rf build .pytest_cache

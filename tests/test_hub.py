@@ -1,0 +1,94 @@
+import time
+
+import numpy as np
+import pytest
+
+from utils import hub, zoo
+
+
+def test_bundled_name_loads_a_keras_layer_frozen_or_trainable():
+    import tensorflow_hub
+
+    frozen = hub.load("digits-convnet")
+    assert isinstance(frozen, tensorflow_hub.KerasLayer)
+    assert frozen.trainable_variables == [] and len(frozen.variables) == 8
+    trainable = hub.load("digits-convnet", trainable=True)
+    assert len(trainable.trainable_variables) == 8
+    out = trainable(np.zeros((3, 8, 8, 1), np.float32))
+    assert out.shape == (3, 64)
+
+
+def test_local_path_loads_like_the_name(tmp_path):
+    layer = hub.load(str(zoo.BUNDLED["digits-convnet"].path))
+    x = np.random.default_rng(0).random((4, 8, 8, 1), dtype=np.float32)
+    assert np.allclose(layer(x).numpy(), hub.load("digits-convnet")(x).numpy())
+
+
+def test_unknown_name_lists_the_bundled_models():
+    with pytest.raises(hub.ModelNotFoundError, match="digits-convnet, digits-convnet-0to4"):
+        hub.load("digits-convnett")
+
+
+def test_missing_path_and_non_savedmodel_folder(tmp_path):
+    with pytest.raises(hub.ModelNotFoundError, match="no such folder: ./no/such/model"):
+        hub.load("./no/such/model")
+    (tmp_path / "weights.h5").write_bytes(b"")
+    with pytest.raises(hub.NotASavedModelError, match="neither saved_model.pb nor saved_model.pbtxt"):
+        hub.load(str(tmp_path))
+
+
+def test_offline_handle_fails_fast_and_names_the_options(monkeypatch, tmp_path):
+    monkeypatch.setenv("TFHUB_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(hub, "_network_reachable", lambda url, timeout=hub.NETWORK_TIMEOUT_S: False)
+    handle = "https://tfhub.dev/google/imagenet/inception_v3/feature_vector/5"
+    t0 = time.perf_counter()
+    with pytest.raises(hub.HubOfflineError) as e:
+        hub.load(handle)
+    assert time.perf_counter() - t0 < 5
+    msg = str(e.value)
+    for part in (handle, "TFHUB_CACHE_DIR", "local SavedModel folder", "digits-convnet"):
+        assert part in msg
+
+
+def test_unreachable_host_is_detected_within_the_timeout():
+    # the .invalid top-level domain never resolves (RFC 2606)
+    t0 = time.perf_counter()
+    assert hub._network_reachable("https://tfhub.invalid/model", timeout=1.0) is False
+    assert time.perf_counter() - t0 < 3
+
+
+def test_stale_cache_folder_is_named(monkeypatch, tmp_path):
+    monkeypatch.setenv("TFHUB_CACHE_DIR", str(tmp_path))
+    handle = "https://tfhub.dev/google/nnlm-en-dim50/2"
+    hub.hub_cache_folder(handle).mkdir(parents=True)
+    with pytest.raises(hub.StaleHubCacheError, match="delete that folder"):
+        hub.load(handle)
+
+
+def test_cached_handle_resolves_without_network(monkeypatch, tmp_path):
+    import shutil
+
+    monkeypatch.setenv("TFHUB_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(hub, "_network_reachable", lambda *a, **k: pytest.fail("must not touch the network"))
+    handle = "https://tfhub.dev/google/imagenet/mobilenet_v2_100_224/feature_vector/5"
+    shutil.copytree(zoo.BUNDLED["digits-convnet"].path, hub.hub_cache_folder(handle))
+    assert hub.resolve(handle) == handle
+
+
+def test_input_shape_mismatch_names_both_shapes():
+    layer = hub.load("digits-convnet")
+    hub.check_input(layer, np.zeros((2, 8, 8, 1), np.float32))
+    with pytest.raises(hub.IncompatibleInputError, match=r"\(None, 8, 8, 1\).*\(2, 28, 28, 1\)"):
+        hub.check_input(layer, np.zeros((2, 28, 28, 1), np.float32))
+    with pytest.raises(hub.IncompatibleInputError, match="expects float32 inputs but the data is int64"):
+        hub.check_input(layer, np.zeros((2, 8, 8, 1), np.int64))
+
+
+def test_head_ships_beside_the_model_and_reaches_the_card_accuracy(permute_pair):
+    from utils.metrics import accuracy
+
+    a, _ = permute_pair
+    layer, head = hub.load("digits-convnet"), hub.load_head("digits-convnet")
+    acc = accuracy(head(layer(a.x_test)).numpy(), a.y_test)
+    assert acc == pytest.approx(zoo.read_meta(zoo.BUNDLED["digits-convnet"].path)["test_accuracy"], abs=1e-6)
+    assert acc >= 0.97

@@ -1,0 +1,66 @@
+import json
+
+import numpy as np
+import pytest
+
+from utils import data
+from utils import methods as M
+from utils.train import NonFiniteLossError, finetune
+
+
+@pytest.fixture
+def small_pair(permute_pair):
+    a, b = permute_pair
+    return a, b.subset(0.25)
+
+
+def test_records_every_epoch_and_full_finetuning_forgets(permute_pair):
+    r = finetune(task="permute", epochs=3, seed=0)
+    assert [h["epoch"] for h in r.history] == [0, 1, 2, 3]
+    for h in r.history:
+        assert {"A_head", "A_probe", "B", "B_train"} <= set(h)
+    assert r.before["A_head"] > 0.97 and r.before["B"] < 0.3
+    assert r.final["B"] > 0.85  # it learns task B...
+    assert r.final["A_head"] < r.before["A_head"] - 0.2  # ...and the old head loses task A
+    assert r.final["A_probe"] > r.final["A_head"]  # the information is more intact than the head suggests
+    json.dumps(r.to_dict())  # JSON-ready
+
+
+def test_same_seed_is_bit_identical_and_another_seed_differs(small_pair):
+    a = finetune(task=small_pair, method=M.Rehearsal(0.1), epochs=2, seed=3)
+    b = finetune(task=small_pair, method=M.Rehearsal(0.1), epochs=2, seed=3)
+    c = finetune(task=small_pair, method=M.Rehearsal(0.1), epochs=2, seed=4)
+    for v, w in zip(a.context.backbone_variables, b.context.backbone_variables):
+        assert np.array_equal(v.numpy(), w.numpy())
+    assert a.history == [dict(h, seconds=x["seconds"]) for h, x in zip(b.history, a.history)]
+    assert any(not np.array_equal(v.numpy(), w.numpy()) for v, w in zip(a.context.backbone_variables, c.context.backbone_variables))
+
+
+def test_nan_inputs_stop_the_run_with_a_clear_error(small_pair):
+    a, b = small_pair
+    x = b.x_train.copy()
+    x[5] = np.nan
+    bad = data.Task("nan", x, b.y_train, b.x_test, b.y_test, 10)
+    with pytest.raises(NonFiniteLossError, match=r"epoch 1, step 1 .*lower the learning rate"):
+        finetune(task=(a, bad), epochs=1)
+
+
+def test_bad_arguments_fail_before_training(small_pair):
+    with pytest.raises(ValueError, match="epochs must be an integer"):
+        finetune(task=small_pair, epochs=-1)
+    with pytest.raises(ValueError, match="learning_rate"):
+        finetune(task=small_pair, learning_rate=0)
+    with pytest.raises(ValueError, match="10 classes but task A .* has 5: use the model pretrained on task A .*digits-convnet-0to4"):
+        finetune(model="digits-convnet", task="split", epochs=1)
+    a, b = small_pair
+    wide = data.Task("wide", np.zeros((8, 28, 28, 1), np.float32), np.zeros(8, np.int32), np.zeros((8, 28, 28, 1), np.float32),
+                     np.zeros(8, np.int32), 10)
+    from utils.hub import IncompatibleInputError
+
+    with pytest.raises(IncompatibleInputError, match=r"\(None, 8, 8, 1\)"):
+        finetune(task=(a, wide), epochs=1)
+
+
+def test_split_pair_uses_the_0to4_model():
+    r = finetune(task="split", epochs=1, method=M.FrozenBackbone())
+    assert r.model == "digits-convnet-0to4" and r.before["A_head"] > 0.97

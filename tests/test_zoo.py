@@ -1,0 +1,34 @@
+import json
+
+import numpy as np
+import pytest
+
+from utils import zoo
+
+
+@pytest.mark.parametrize("name", ["digits-convnet"])
+def test_rebuild_matches_the_committed_model(name, tmp_path):
+    committed = zoo.read_meta(zoo.BUNDLED[name].path)
+    meta = zoo.build(name, tmp_path / name)
+    assert meta["test_accuracy"] == pytest.approx(committed["test_accuracy"], abs=1e-3)  # same to 3 decimals
+    assert meta["train_accuracy"] == pytest.approx(committed["train_accuracy"], abs=2e-3)
+    a, b = np.load(tmp_path / name / zoo.HEAD_FILE), np.load(zoo.BUNDLED[name].path / zoo.HEAD_FILE)
+    print("max |head difference|:", float(np.abs(a["kernel"] - b["kernel"]).max()))
+    card = (tmp_path / name / zoo.CARD_FILE).read_text()
+    assert f"{committed['test_accuracy']:.4f}"[:5] in card and "CC BY 4.0" in card
+
+
+def test_every_bundled_digits_model_is_committed_with_card_and_meta():
+    for name, m in zoo.BUNDLED.items():
+        if not m.committed:
+            continue
+        meta = json.loads((m.path / zoo.META_FILE).read_text())
+        assert meta["name"] == name and meta["input_shape"] == [None, 8, 8, 1]
+        assert (m.path / zoo.CARD_FILE).exists() and (m.path / "saved_model.pb").exists()
+        assert meta["test_accuracy"] >= 0.97
+
+
+def test_cli_rejects_unknown_names(capsys):
+    with pytest.raises(SystemExit):
+        zoo.main(["build", "resnet"])
+    assert "bundled models: digits-convnet" in capsys.readouterr().err

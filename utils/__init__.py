@@ -1,0 +1,37 @@
+"""The workbook's library: fine-tuning open-weight models without losing what they know.
+
+Importing ``utils`` (or any of its modules) sets ``TF_USE_LEGACY_KERAS=1`` before
+TensorFlow loads, so ``tf.keras`` and ``tensorflow_hub.KerasLayer`` use Keras 2
+(the ``tf_keras`` package). Keras 3 rejects hub layers; see ``utils.env``.
+
+Modules:
+    env      environment check printed at the top of every notebook
+    paths    where the repository, bundled models and text data live
+    data     task A (digits) and the task-B variants (permute, rot90, split)
+    hub      ``load``: one way to get a ``hub.KerasLayer`` from a name, path or handle
+    zoo      builds the bundled open-weight models (``python -m utils.zoo build ...``)
+"""
+
+import os as _os
+import sys as _sys
+
+if "tensorflow" in _sys.modules and _os.environ.get("TF_USE_LEGACY_KERAS") != "1":
+    import warnings as _warnings
+
+    _warnings.warn(
+        "TensorFlow was imported before utils, without TF_USE_LEGACY_KERAS=1: "
+        "tf.keras may be Keras 3, which rejects hub.KerasLayer. Restart the kernel "
+        "and import utils (or set TF_USE_LEGACY_KERAS=1) before TensorFlow.",
+        stacklevel=2,
+    )
+_os.environ["TF_USE_LEGACY_KERAS"] = "1"
+# Quiet TensorFlow's C++ start-up banner (CUDA probing, CPU feature notes).
+_os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# The workbook's models are small: their ops are too short to gain from splitting each one over cores
+# (intra-op), while independent ops can run side by side (inter-op). On 2 cores this makes a training
+# step about 1.5x faster. Set here, before TensorFlow starts, so every run uses the same thread
+# layout: with op determinism, results are bit-identical for a fixed layout. Override in the environment.
+_os.environ.setdefault("TF_NUM_INTRAOP_THREADS", "1")
+_os.environ.setdefault("TF_NUM_INTEROP_THREADS", "2")
+
+__version__ = "0.1.0"

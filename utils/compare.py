@@ -1,0 +1,143 @@
+"""Every method on one task pair, over several seeds: ``python -m utils.compare --task permute --seeds 3``.
+
+Writes JSON (``--out``) and prints the same as a table:
+
+    {"task", "seeds", "protocol", "before": {"A_head", "A_probe"},
+     "methods": {LABEL: {"A_head": {"mean", "std"}, "A_probe": {...}, "B": {...}, "train_seconds": {...},
+                         "values": {"A_head": [per seed], ...}}}}
+
+The suite (``default_suite()``) runs each method at its defaults plus a small, stated sweep: L2-SP and EWC
+at two strengths, rehearsal at two fractions (10% and 40% of each batch). WiSE-FT needs no training of its own: the runs
+marked with it are fine-tuned once and evaluated at alpha = 0.25, 0.5, 0.75 and 1; alpha = 1 *is*
+the plain fine-tuned model, reported under the base method's name ("full", "lp-ft(...)").
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from . import data, metrics
+from . import methods as M
+
+WISE_SWEEP = (0.25, 0.5, 0.75, 1.0)
+KEYS = ("A_head", "A_probe", "B")
+
+
+def default_suite():
+    """The runs of a comparison, each a list of methods. Labels come from the methods."""
+    return [
+        [M.WiSEFT(0.5, sweep=WISE_SWEEP)],  # -> full, wise-ft(α=0.25/0.5/0.75)
+        [M.FrozenBackbone()],
+        [M.LPFT(), M.WiSEFT(0.5, sweep=WISE_SWEEP)],  # -> lp-ft, lp-ft+wise-ft(...)
+        [M.L2SP(0.01)],
+        [M.L2SP(0.1)],
+        [M.EWC(0.1)],
+        [M.EWC(0.3)],
+        [M.LwF(1.0)],
+        [M.Rehearsal(0.1)],
+        [M.Rehearsal(0.4)],
+        [M.LoRA(16)],
+        [M.Dropout(0.5)],
+        [M.WeightDecay(l2=1e-3)],
+        [M.Augment()],
+        [M.EarlyStopping()],
+        [M.Rehearsal(0.1), M.EWC(0.1)],
+        [M.LPFT(), M.LwF(1.0)],
+    ]
+
+
+def _rows(result) -> dict:
+    """{label: final metrics} of one run; a WiSE-FT run gives one row per alpha of its sweep."""
+    sweep = result.extra.get("wise_ft")
+    if not sweep:
+        return {result.method: result.final}
+    base = result.method.rsplit("+wise-ft", 1)[0].rsplit("wise-ft", 1)[0].rstrip("+") or "full"
+    rows = {}
+    for alpha, m in sweep.items():
+        if alpha == 1.0:
+            rows[base] = m
+        else:
+            rows[(base + "+" if base != "full" else "") + f"wise-ft(α={alpha:g})"] = m
+    return rows
+
+
+def compare(task: str = "permute", seeds: int = 3, epochs: int = 10, suite=None, progress: bool = True, **kw) -> dict:
+    """Run every entry of ``suite`` (default ``default_suite()``) for seeds 0..seeds-1; return the JSON summary."""
+    from tqdm.std import tqdm
+
+    from .train import finetune
+
+    suite = suite or default_suite()
+    per_label: dict = {}
+    before = None
+    t_start = time.perf_counter()
+    bar = tqdm(total=len(suite) * seeds, desc=f"compare {task}", disable=not progress, file=sys.stderr)
+    for entry in suite:
+        for seed in range(seeds):
+            r = finetune(task=task, method=entry, seed=seed, epochs=epochs, eval_every=0, progress=False, **kw)
+            before = before or {k: r.before[k] for k in ("A_head", "A_probe")}
+            for label, m in _rows(r).items():
+                slot = per_label.setdefault(label, {k: [] for k in (*KEYS, "train_seconds")})
+                for k in KEYS:
+                    slot[k].append(m[k])
+                slot["train_seconds"].append(r.train_seconds)
+            bar.update(1)
+    bar.close()
+    methods = {
+        label: {**{k: metrics.mean_std(v) for k, v in vals.items()}, "values": vals} for label, vals in per_label.items()
+    }
+    return {
+        "task": task,
+        "seeds": seeds,
+        "protocol": {"epochs": epochs, "optimizer": "Adam", **kw},
+        "before": before,
+        "methods": methods,
+        "wall_seconds": time.perf_counter() - t_start,
+    }
+
+
+def table(summary: dict) -> str:
+    """The summary as a fixed-width text table, sorted by task-A head accuracy."""
+    before = summary["before"]
+    lines = [
+        f"task {summary['task']}, {summary['seeds']} seeds; pretrained: task-A head {before['A_head']:.3f}, "
+        f"probe {before['A_probe']:.3f}",
+        f"{'method':34s} {'task-A head':>14s} {'task-A probe':>14s} {'task B':>14s} {'retention':>9s} {'s/run':>6s}",
+    ]
+    rows = sorted(summary["methods"].items(), key=lambda kv: -kv[1]["A_head"]["mean"])
+    for label, m in rows:
+        cell = lambda k: f"{m[k]['mean']:.3f}±{m[k]['std']:.3f}"  # noqa: E731
+        ret = metrics.retention(before["A_head"], m["A_head"]["mean"])
+        lines.append(f"{label:34s} {cell('A_head'):>14s} {cell('A_probe'):>14s} {cell('B'):>14s} {ret:9.3f} "
+                     f"{m['train_seconds']['mean']:6.1f}")
+    lines.append(f"wall time {summary['wall_seconds']:.0f} s")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m utils.compare", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--task", default="permute", choices=data.TASK_PAIRS)
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--out", type=Path, help="write the JSON summary here")
+    parser.add_argument("--no-progress", action="store_true")
+    args = parser.parse_args(argv)
+    if args.seeds < 1 or args.epochs < 1:
+        parser.error("--seeds and --epochs must be >= 1")
+    summary = compare(args.task, args.seeds, args.epochs, progress=not args.no_progress)
+    print(table(summary))
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = args.out.with_suffix(args.out.suffix + ".tmp")
+        tmp.write_text(json.dumps(summary, indent=2))
+        tmp.replace(args.out)
+        print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,62 @@
+"""How forgetting is measured, the same way in every notebook, script and benchmark.
+
+    accuracy(logits, labels)       fraction correct, in [0, 1]
+    forgetting(before, after)      before - after (accuracy points lost; negative = improved)
+    retention(before, after)       after / before (1.0 = nothing lost)
+    linear_probe_accuracy(...)     accuracy of a linear classifier re-fitted on frozen features:
+                                   "is the information still in the features?"
+    mean_std(values)               {"mean", "std"} over seeds (population std, ddof=0)
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def accuracy(logits, labels) -> float:
+    """Fraction of rows of ``logits`` [N, C] whose argmax equals ``labels`` [N]."""
+    logits, labels = np.asarray(logits), np.asarray(labels)
+    if logits.ndim != 2 or len(logits) != len(labels):
+        raise ValueError(f"logits must be [N, C] and labels [N], got {logits.shape} and {labels.shape}")
+    return float(np.mean(np.argmax(logits, axis=1) == labels))
+
+
+def forgetting(before: float, after: float) -> float:
+    """Accuracy lost on the old task: ``before - after`` (in accuracy units, 0.1 = 10 points)."""
+    return float(before) - float(after)
+
+
+def retention(before: float, after: float) -> float:
+    """Share of the old accuracy kept: ``after / before`` (1.0 = nothing lost)."""
+    if before <= 0:
+        raise ValueError(f"retention needs a positive 'before' accuracy, got {before}")
+    return float(after) / float(before)
+
+
+def linear_probe_accuracy(train_features, train_labels, test_features, test_labels, l2: float = 1e-2) -> float:
+    """Test accuracy of a ridge-regression linear probe fitted on ``train_features`` [N, D].
+
+    Closed form (standardised features, one-hot targets, ridge penalty ``l2`` times N): exact,
+    deterministic and a few milliseconds, so it can be re-fitted after every epoch.
+    """
+    xtr = np.asarray(train_features, dtype=np.float64)
+    xte = np.asarray(test_features, dtype=np.float64)
+    ytr = np.asarray(train_labels)
+    mu, sd = xtr.mean(0), xtr.std(0) + 1e-6
+    xtr, xte = (xtr - mu) / sd, (xte - mu) / sd
+    xtr = np.hstack([xtr, np.ones((len(xtr), 1))])
+    xte = np.hstack([xte, np.ones((len(xte), 1))])
+    classes = int(max(ytr.max(), np.max(test_labels)) + 1)
+    targets = np.eye(classes)[ytr]
+    reg = l2 * len(xtr) * np.eye(xtr.shape[1])
+    reg[-1, -1] = 0.0  # do not shrink the bias
+    w = np.linalg.solve(xtr.T @ xtr + reg, xtr.T @ targets)
+    return accuracy(xte @ w, test_labels)
+
+
+def mean_std(values) -> dict:
+    """``{"mean": m, "std": s}`` of a list of numbers (population std; 0 for one value)."""
+    v = np.asarray(list(values), dtype=np.float64)
+    if v.size == 0:
+        raise ValueError("mean_std needs at least one value")
+    return {"mean": float(v.mean()), "std": float(v.std())}

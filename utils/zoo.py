@@ -1,0 +1,282 @@
+"""Builds the bundled open-weight models under ``data/models/`` (no hub download needed).
+
+    python -m utils.zoo list
+    python -m utils.zoo build digits-convnet [--out DIR]
+    python -m utils.zoo build --missing          # everything not built yet (used by make)
+
+A digits model is a small convnet (no BatchNorm) pretrained on task A, exported in the
+TF-Hub "reusable SavedModel" form: ``hub.KerasLayer(path, trainable=True)`` loads it as a
+feature extractor with its variables. Beside the SavedModel:
+
+    head.npz       the task-A classification head: kernel float32 [features, classes], bias [classes]
+    model.json     what the model is: input shape, feature size, classes, measured accuracies
+    MODEL_CARD.md  how it was built, its measured accuracy, input spec and licences
+
+Training is deterministic (``set_random_seed`` + op determinism), so a rebuild reproduces
+the committed model's test accuracy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from . import data, paths
+from .methods.augment import translate_and_noise
+
+HEAD_FILE = "head.npz"
+META_FILE = "model.json"
+CARD_FILE = "MODEL_CARD.md"
+
+
+@dataclass(frozen=True)
+class DigitsRecipe:
+    """How a digits feature extractor is pretrained. Units: epochs, examples per batch."""
+
+    classes: tuple[int, ...] = tuple(range(10))
+    seed: int = 0
+    epochs: int = 60
+    batch_size: int = 32
+    learning_rate: float = 2e-3  # peak of a cosine decay to 0
+    augment_shift: int = 1  # pixels of random translation during pretraining
+    augment_noise: float = 0.05  # std of Gaussian pixel noise during pretraining
+    feature_dim: int = 64
+
+
+@dataclass(frozen=True)
+class BundledModel:
+    """A model this workbook ships or builds: its name, what it is and how to build it."""
+
+    name: str
+    summary: str
+    recipe: object
+    committed: bool  # True: the artifact is in git; False: built by `make` when missing
+
+    @property
+    def path(self) -> Path:
+        return paths.MODELS_DIR / self.name
+
+
+BUNDLED: dict[str, BundledModel] = {
+    m.name: m
+    for m in (
+        BundledModel(
+            "digits-convnet",
+            "convnet feature extractor (64-d) pretrained on digits 0-9; task-A head in head.npz",
+            DigitsRecipe(),
+            committed=True,
+        ),
+        BundledModel(
+            "digits-convnet-0to4",
+            "the same convnet pretrained on digits 0-4 only (task A of the 'split' pair)",
+            DigitsRecipe(classes=tuple(range(5))),
+            committed=True,
+        ),
+    )
+}
+
+
+def seed_everything(seed: int) -> None:
+    """Python, NumPy and TensorFlow seeds plus op determinism: runs are bit-identical on CPU."""
+    import tensorflow as tf
+    import tf_keras
+
+    tf_keras.utils.set_random_seed(seed)
+    tf.config.experimental.enable_op_determinism()
+
+
+def digits_feature_extractor(input_shape=(8, 8, 1), feature_dim: int = 64):
+    """The convnet backbone: images float32 [N, 8, 8, 1] in [0, 1] -> features float32 [N, feature_dim].
+
+    Conv(32, 3x3) - Conv(64, 3x3, stride 2) - Dense(128) - Dense(feature_dim), ReLU. No BatchNorm on
+    purpose: L2-SP, EWC and WiSE-FT act on trainable variables, and BatchNorm's moving statistics
+    would drift during fine-tuning without any penalty seeing them. No pooling: a strided conv
+    keeps more of the input, so the features are useful beyond the pretraining task.
+    """
+    import tf_keras as keras
+
+    L = keras.layers
+    return keras.Sequential(
+        [
+            keras.Input(input_shape),
+            L.Conv2D(32, 3, padding="same", activation="relu", name="conv1"),
+            L.Conv2D(64, 3, strides=2, padding="same", activation="relu", name="conv2"),
+            L.Flatten(name="flatten"),
+            L.Dense(128, activation="relu", name="dense1"),
+            L.Dense(feature_dim, activation="relu", name="features"),
+        ],
+        name="feature_extractor",
+    )
+
+
+def _accuracy(model, x, y) -> float:
+    from .metrics import accuracy
+
+    return accuracy(model(x, training=False).numpy(), y)
+
+
+def build_digits(recipe: DigitsRecipe, out_dir: Path, name: str) -> dict:
+    """Pretrain the convnet on task A and export it; returns the metadata written to model.json."""
+    import tensorflow as tf
+    import tensorflow_hub as hub
+    import tf_keras as keras
+
+    seed_everything(recipe.seed)
+    task = data.digits(recipe.classes)
+    backbone = digits_feature_extractor(task.input_shape, recipe.feature_dim)
+    head = keras.layers.Dense(task.num_classes, name="head")
+    model = keras.Sequential([keras.Input(task.input_shape), backbone, head])
+    steps_per_epoch = -(-len(task.y_train) // recipe.batch_size)
+    schedule = keras.optimizers.schedules.CosineDecay(recipe.learning_rate, recipe.epochs * steps_per_epoch)
+    optimizer = keras.optimizers.Adam(schedule)
+    rng = tf.random.Generator.from_seed(recipe.seed)
+
+    @tf.function
+    def step(x, y):
+        x = translate_and_noise(x, recipe.augment_shift, recipe.augment_noise, rng)
+        with tf.GradientTape() as tape:
+            logits = model(x, training=True)
+            loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=y, logits=logits))
+        optimizer.apply_gradients(zip(tape.gradient(loss, model.trainable_variables), model.trainable_variables))
+
+    order_rng = np.random.default_rng(recipe.seed)
+    for _ in range(recipe.epochs):
+        order = order_rng.permutation(len(task.y_train))
+        for i in range(0, len(order), recipe.batch_size):
+            idx = order[i : i + recipe.batch_size]
+            step(task.x_train[idx], task.y_train[idx])
+    meta = {
+        "name": name,
+        "kind": "image_feature_vector",
+        "input_shape": [None, *task.input_shape],
+        "input_dtype": "float32",
+        "input_range": [0.0, 1.0],
+        "feature_dim": recipe.feature_dim,
+        "task": task.name,
+        "classes": list(recipe.classes),
+        "num_classes": task.num_classes,
+        "train_accuracy": round(_accuracy(model, task.x_train, task.y_train), 6),
+        "test_accuracy": round(_accuracy(model, task.x_test, task.y_test), 6),
+        "num_train": len(task.y_train),
+        "num_test": len(task.y_test),
+        "parameters": int(backbone.count_params()),
+        "recipe": {k: (list(v) if isinstance(v, tuple) else v) for k, v in recipe.__dict__.items()},
+        "built_with": {
+            "python": platform.python_version(),
+            "tensorflow": tf.__version__,
+            "tf_keras": keras.__version__,
+            "tensorflow_hub": hub.__version__,
+        },
+    }
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tf.saved_model.save(backbone, str(out_dir))
+    kernel, bias = (w.numpy() for w in head.weights)
+    np.savez(out_dir / HEAD_FILE, kernel=kernel, bias=bias)
+    (out_dir / META_FILE).write_text(json.dumps(meta, indent=2) + "\n")
+    (out_dir / CARD_FILE).write_text(_digits_card(meta))
+    return meta
+
+
+def _digits_card(meta: dict) -> str:
+    r = meta["recipe"]
+    return f"""# {meta['name']}
+
+A small open-weight image feature extractor, built by this workbook so that it runs offline.
+Loads like any TF-Hub feature vector: `hub.KerasLayer("data/models/{meta['name']}", trainable=True)`
+or `utils.hub.load("{meta['name']}", trainable=True)`.
+
+## Input and output
+- Input: float32 `[batch, 8, 8, 1]`, pixel intensities in [0, 1] (the dataset's 0..16 counts divided by 16).
+- Output: float32 `[batch, {meta['feature_dim']}]` features (ReLU).
+- Task-A head: `head.npz` (`kernel` `[{meta['feature_dim']}, {meta['num_classes']}]`, `bias` `[{meta['num_classes']}]`), logits over digits {meta['classes']}.
+
+## How it was built
+`python -m utils.zoo build {meta['name']}`: Conv(32, 3x3) - Conv(64, 3x3, stride 2) - Dense(128) -
+Dense({meta['feature_dim']}), ReLU, no BatchNorm ({meta['parameters']:,} parameters), plus a linear head.
+Adam with a cosine decay from {r['learning_rate']} to 0, batch {r['batch_size']}, {r['epochs']} epochs, random
+translations of up to {r['augment_shift']} pixel and Gaussian pixel noise (std {r['augment_noise']}), seed {r['seed']}, with
+`tf_keras.utils.set_random_seed` and `tf.config.experimental.enable_op_determinism()`: a rebuild on a CPU
+reproduces the same weights. Built with TensorFlow {meta['built_with']['tensorflow']}.
+
+## Data and measured accuracy
+scikit-learn's copy of the UCI Optical Recognition of Handwritten Digits data set (E. Alpaydin, C. Kaynak;
+1,797 images of 8x8), classes {meta['classes']}, stratified 70/30 split with seed {data.SPLIT_SEED}
+({meta['num_train']} train / {meta['num_test']} test images).
+
+| split | accuracy |
+|---|---|
+| train | {meta['train_accuracy']:.4f} |
+| test | {meta['test_accuracy']:.4f} |
+
+## Licences
+- Data: UCI Machine Learning Repository, Creative Commons Attribution 4.0 (CC BY 4.0).
+- Weights: trained by this workbook from that data; released under CC BY 4.0 with attribution to the data set.
+
+## Intended use
+Teaching: fine-tuning, catastrophic forgetting and its mitigations on a laptop CPU. Not a production digit reader.
+"""
+
+
+def is_built(name: str) -> bool:
+    """True when the bundled model's files are all present."""
+    p = BUNDLED[name].path
+    return (p / "saved_model.pb").exists() and (p / META_FILE).exists()
+
+
+def build(name: str, out_dir: Path | None = None) -> dict:
+    """Build bundled model ``name`` into ``out_dir`` (default: its place under data/models/)."""
+    if name not in BUNDLED:
+        raise ValueError(f"unknown bundled model {name!r}; bundled models: {', '.join(BUNDLED)}")
+    model = BUNDLED[name]
+    out_dir = Path(out_dir) if out_dir else model.path
+    if isinstance(model.recipe, DigitsRecipe):
+        return build_digits(model.recipe, out_dir, name)
+    raise NotImplementedError(f"no builder for recipe {type(model.recipe).__name__}")
+
+
+def read_meta(path: Path) -> dict:
+    """model.json of a built model folder ({} when the folder has none)."""
+    f = Path(path) / META_FILE
+    return json.loads(f.read_text()) if f.exists() else {}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m utils.zoo", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("list", help="list the bundled models and whether they are built")
+    b = sub.add_parser("build", help="build bundled models")
+    b.add_argument("names", nargs="*", help=f"any of: {', '.join(BUNDLED)}")
+    b.add_argument("--missing", action="store_true", help="build every bundled model that is not built yet")
+    b.add_argument("--out", type=Path, help="output folder (one model only); default data/models/NAME")
+    args = parser.parse_args(argv)
+
+    if args.command == "list":
+        for m in BUNDLED.values():
+            print(f"{m.name:24s} {'built' if is_built(m.name) else 'missing':8s} {m.summary}")
+        return 0
+    names = list(args.names) or (list(BUNDLED) if args.missing else [])
+    if not names:
+        parser.error("name a model to build, or pass --missing")
+    unknown = [n for n in names if n not in BUNDLED]
+    if unknown:
+        parser.error(f"unknown model {unknown[0]!r}; bundled models: {', '.join(BUNDLED)}")
+    if args.out and len(names) != 1:
+        parser.error("--out takes exactly one model name")
+    for n in names:
+        if args.missing and is_built(n):
+            continue
+        meta = build(n, args.out)
+        where = args.out or BUNDLED[n].path
+        print(f"built {n} -> {where} (test accuracy {meta.get('test_accuracy', 'n/a')})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
