@@ -33,7 +33,7 @@ lab: models
 	$(VENV)/bin/jupyter lab notebooks/
 
 bench: models
-	$(PY) benchmarks/bench_methods.py
+	$(PY) benchmarks/bench_methods.py --compare
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check utils tests benchmarks

@@ -4,7 +4,7 @@ Writes JSON (``--out``) and prints the same as a table:
 
     {"task", "seeds", "protocol", "before": {"A_head", "A_probe"},
      "methods": {LABEL: {"A_head": {"mean", "std"}, "A_probe": {...}, "B": {...}, "train_seconds": {...},
-                         "values": {"A_head": [per seed], ...}}}}
+                         "values": {"A_head": [per seed], ...}, "needs_task_a_data": bool}}}
 
 The suite (``default_suite()``) runs each method at its defaults plus a small, stated sweep: L2-SP and EWC
 at two strengths, rehearsal at two fractions (10% and 40% of each batch). WiSE-FT needs no training of its own: the runs
@@ -73,6 +73,7 @@ def compare(task: str = "permute", seeds: int = 3, epochs: int = 10, suite=None,
 
     suite = suite or default_suite()
     per_label: dict = {}
+    flags: dict = {}
     before = None
     t_start = time.perf_counter()
     bar = tqdm(total=len(suite) * seeds, desc=f"compare {task}", disable=not progress, file=sys.stderr)
@@ -80,15 +81,18 @@ def compare(task: str = "permute", seeds: int = 3, epochs: int = 10, suite=None,
         for seed in range(seeds):
             r = finetune(task=task, method=entry, seed=seed, epochs=epochs, eval_every=0, progress=False, **kw)
             before = before or {k: r.before[k] for k in ("A_head", "A_probe")}
+            uses_a = any(m.needs_task_a_data for m in entry)
             for label, m in _rows(r).items():
                 slot = per_label.setdefault(label, {k: [] for k in (*KEYS, "train_seconds")})
+                flags[label] = uses_a
                 for k in KEYS:
                     slot[k].append(m[k])
                 slot["train_seconds"].append(r.train_seconds)
             bar.update(1)
     bar.close()
     methods = {
-        label: {**{k: metrics.mean_std(v) for k, v in vals.items()}, "values": vals} for label, vals in per_label.items()
+        label: {**{k: metrics.mean_std(v) for k, v in vals.items()}, "values": vals, "needs_task_a_data": flags[label]}
+        for label, vals in per_label.items()
     }
     return {
         "task": task,

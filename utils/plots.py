@@ -81,29 +81,63 @@ def pareto_front(points: dict) -> list:
     return sorted(names, key=lambda n: points[n][0])
 
 
+def _spread_labels(ax, points: dict, fontsize=7, min_gap=0.045):
+    """Label points at the right of the axes, spaced at least ``min_gap`` (axes fraction) apart, with leader lines."""
+    if not points:
+        return
+    to_axes = ax.transAxes.inverted().transform
+    placed = []
+    for name, (x, y) in sorted(points.items(), key=lambda kv: kv[1][1]):
+        ay = to_axes(ax.transData.transform((x, y)))[1]
+        ay = max(ay, placed[-1] + min_gap) if placed else ay
+        placed.append(ay)
+        ax.annotate(name, (x, y), xytext=(1.02, ay), textcoords="axes fraction", fontsize=fontsize, va="center",
+                    arrowprops=dict(arrowstyle="-", lw=0.4, color="0.5"), annotation_clip=False)
+
+
 def pareto(summary: dict, before_a: float, title: str = "Task B gained vs task A kept",
            a_key: str = "A_head", b_key: str = "B", xlabel: str = "task-A retention (original head, after / before)",
-           ylabel: str = "task-B accuracy"):
-    """Scatter of every method: x = task-A retention, y = task-B accuracy, mean +- std over seeds,
-    with the Pareto frontier (no other method is better on both) drawn as a line.
+           ylabel: str = "task-B accuracy", zoom: tuple = (0.85, 0.85)):
+    """Every method: x = task-A retention, y = task-B accuracy, mean ± std over seeds, in two panels
+    (all methods; a zoom on the top-right corner where the good ones are), with two Pareto frontiers:
+    all methods, and the methods that need no task-A data.
 
-    summary: {method: {a_key: {"mean", "std"}, b_key: {"mean", "std"}}} as written by ``utils.compare``.
+    summary: {method: {a_key: {"mean", "std"}, b_key: {"mean", "std"}, "needs_task_a_data": bool}}
+    as written by ``utils.compare``. zoom: lower limits (retention, task B) of the zoom panel.
     """
     plt = _plt()
-    fig, ax = plt.subplots(figsize=(8.5, 6))
-    points = {}
+    fig, (ax, zx) = plt.subplots(1, 2, figsize=(15, 6), gridspec_kw={"width_ratios": [1, 1.15], "wspace": 0.55})
+    points, data_free = {}, {}
     for name, row in summary.items():
-        x, xs = row[a_key]["mean"] / before_a, row[a_key]["std"] / before_a
-        y, ys = row[b_key]["mean"], row[b_key]["std"]
+        x, y = row[a_key]["mean"] / before_a, row[b_key]["mean"]
         points[name] = (x, y)
-        ax.errorbar(x, y, xerr=xs, yerr=ys, fmt="o", ms=5, capsize=2, alpha=0.85)
-        ax.annotate(name, (x, y), textcoords="offset points", xytext=(4, 3), fontsize=7)
-    front = pareto_front(points)
-    ax.plot([points[n][0] for n in front], [points[n][1] for n in front], "k--", lw=1, alpha=0.6, label="Pareto frontier")
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
-    ax.set_title(title, fontsize=11)
-    ax.grid(alpha=0.3)
+        if not row.get("needs_task_a_data", False):
+            data_free[name] = (x, y)
+        for axis in (ax, zx):
+            axis.errorbar(x, y, xerr=row[a_key]["std"] / before_a, yerr=row[b_key]["std"], fmt="o", ms=5, capsize=2,
+                          color="tab:blue" if name in data_free else "tab:orange", alpha=0.85)
+    for pts, style, label in ((points, "k--", "Pareto frontier, all methods"),
+                              (data_free, "g:", "Pareto frontier, no task-A data")):
+        front = pareto_front(pts)
+        for axis in (ax, zx):
+            axis.plot([pts[n][0] for n in front], [pts[n][1] for n in front], style, lw=1.2, label=label)
+    inside = {n: p for n, p in points.items() if p[0] >= zoom[0] and p[1] >= zoom[1]}
+    for name, (x, y) in points.items():
+        if name not in inside:  # slanted labels: the points outside the zoom often share a task-B level
+            ax.annotate(name, (x, y), textcoords="offset points", xytext=(2, 5), fontsize=7, rotation=40)
+    ax.set_ylim(top=max(p[1] for p in points.values()) + 0.2)
+    ax.add_patch(plt.Rectangle(zoom, 1.02 - zoom[0], 1.0 - zoom[1], fill=False, ls=":", lw=1, color="0.4"))
+    xs = [p[0] for p in inside.values()] or [1.0]
+    zx.set_xlim(zoom[0], max(1.01, max(xs) + 0.005))
+    zx.set_ylim(zoom[1], 1.0)
+    _spread_labels(zx, inside)
+    for axis in (ax, zx):
+        axis.set_xlabel(xlabel)
+        axis.set_ylabel(ylabel)
+        axis.grid(alpha=0.3)
+    ax.plot([], [], "o", color="tab:orange", label="uses task-A data")
+    ax.plot([], [], "o", color="tab:blue", label="no task-A data")
     ax.legend(fontsize=8, loc="lower left")
-    fig.tight_layout()
+    ax.set_title(title, fontsize=11)
+    zx.set_title("zoom: the top-right corner", fontsize=10)
     return fig

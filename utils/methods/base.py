@@ -109,6 +109,7 @@ class Method:
     """Full fine-tuning: every variable of the backbone and the new head trains; no extra terms."""
 
     name = "full"
+    needs_task_a_data = False  # True when the method keeps or reads task-A examples (rehearsal, EWC's Fisher)
 
     @property
     def label(self) -> str:

@@ -63,6 +63,7 @@ class EWC(Method):
     """
 
     name = "ewc"
+    needs_task_a_data = True  # once, for the Fisher
 
     def __init__(self, strength: float = 1.0, samples: int | None = None):
         if strength < 0:

@@ -19,6 +19,7 @@ class Rehearsal(Method):
     """
 
     name = "rehearsal"
+    needs_task_a_data = True
 
     def __init__(self, fraction: float = 0.1, memory: int | None = None):
         if not 0 <= fraction < 1:
