@@ -114,15 +114,49 @@ def _transformed(task: Task, name: str, fn, description: str) -> Task:
     return Task(name, fn(task.x_train), task.y_train, fn(task.x_test), task.y_test, task.num_classes, description)
 
 
+def translate(x: np.ndarray, dx: int, dy: int) -> np.ndarray:
+    """Images [N, H, W, C] moved right by ``dx`` and down by ``dy`` pixels (negative: left/up); zeros fill in."""
+    out = np.zeros_like(x)
+    h, w = x.shape[1:3]
+    src_y, dst_y = slice(max(0, -dy), h - max(0, dy)), slice(max(0, dy), h - max(0, -dy))
+    src_x, dst_x = slice(max(0, -dx), w - max(0, dx)), slice(max(0, dx), w - max(0, -dx))
+    out[:, dst_y, dst_x] = x[:, src_y, src_x]
+    return out
+
+
+def add_noise(x: np.ndarray, sigma: float, seed: int = 0) -> np.ndarray:
+    """Images plus Gaussian noise of standard deviation ``sigma``, clipped to [0, 1] (fixed seed)."""
+    rng = np.random.default_rng(seed)
+    return np.clip(x + rng.normal(0.0, sigma, x.shape).astype(np.float32), 0.0, 1.0)
+
+
+SHIFTS = ("noise", "translate", "rot90", "permute")
+
+
+def shifted(task: Task, kind: str, level: float = 1) -> Task:
+    """``task`` under a domain shift: "noise" (sigma = level), "translate" (level pixels right and down),
+    "rot90" or "permute" (level ignored). Labels and splits are unchanged."""
+    if kind == "noise":
+        fn = lambda x: add_noise(x, float(level))  # noqa: E731
+        name = f"noise σ={level:g}"
+    elif kind == "translate":
+        fn = lambda x: translate(x, int(level), int(level))  # noqa: E731
+        name = f"translate {int(level)}px"
+    elif kind == "rot90":
+        fn, name = (lambda x: np.rot90(x, k=1, axes=(1, 2)).copy()), "rot90"
+    elif kind == "permute":
+        perm = pixel_permutation()
+        fn, name = (lambda x: permute_pixels(x, perm)), "permute"
+    else:
+        raise ValueError(f"unknown shift {kind!r}: choose one of {', '.join(SHIFTS)}")
+    return _transformed(task, name, fn, f"{task.description}, {name}")
+
+
 def task_pair(name: str) -> tuple[Task, Task]:
     """(task A, task B) for one of ``TASK_PAIRS``; see the module docstring."""
-    if name == "permute":
+    if name in ("permute", "rot90"):
         a = digits()
-        perm = pixel_permutation()
-        return a, _transformed(a, "permute", lambda x: permute_pixels(x, perm), "digits, fixed pixel permutation")
-    if name == "rot90":
-        a = digits()
-        return a, _transformed(a, "rot90", lambda x: np.rot90(x, k=1, axes=(1, 2)).copy(), "digits rotated 90 degrees")
+        return a, shifted(a, name)
     if name == "split":
         a, b = digits(range(5)), digits(range(5, 10))
         return a, Task("split", b.x_train, b.y_train, b.x_test, b.y_test, b.num_classes, "digits 5-9, relabelled 0-4")

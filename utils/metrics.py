@@ -6,6 +6,7 @@
     linear_probe_accuracy(...)     accuracy of a linear classifier re-fitted on frozen features:
                                    "is the information still in the features?"
     mean_std(values)               {"mean", "std"} over seeds (population std, ddof=0)
+    pca(x, k)                      projection on the first k principal components (numpy SVD)
 """
 
 from __future__ import annotations
@@ -60,3 +61,12 @@ def mean_std(values) -> dict:
     if v.size == 0:
         raise ValueError("mean_std needs at least one value")
     return {"mean": float(v.mean()), "std": float(v.std())}
+
+
+def pca(x, k: int = 2, fit_on=None):
+    """Project ``x`` [N, D] on the first ``k`` principal components of ``fit_on`` (default ``x``): [N, k]."""
+    x = np.asarray(x, dtype=np.float64)
+    ref = x if fit_on is None else np.asarray(fit_on, dtype=np.float64)
+    mu = ref.mean(0)
+    _, _, vt = np.linalg.svd(ref - mu, full_matrices=False)
+    return (x - mu) @ vt[:k].T

@@ -141,3 +141,108 @@ def pareto(summary: dict, before_a: float, title: str = "Task B gained vs task A
     ax.set_title(title, fontsize=11)
     zx.set_title("zoom: the top-right corner", fontsize=10)
     return fig
+
+
+def shift_accuracy(rows: list, title: str = "Frozen pretrained features under a growing domain shift"):
+    """Bar chart of accuracy per domain: the original head vs a new linear head fitted on that domain.
+
+    rows: [{"domain": str, "original_head": float, "new_head": float}, ...] in display order.
+    """
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(10, 3.8))
+    x = np.arange(len(rows))
+    ax.bar(x - 0.2, [r["original_head"] for r in rows], 0.4, label="original head (no re-fit)")
+    ax.bar(x + 0.2, [r["new_head"] for r in rows], 0.4, label="new linear head on frozen features")
+    for i, r in enumerate(rows):
+        ax.text(i + 0.2, r["new_head"] + 0.01, f"{r['new_head']:.2f}", ha="center", fontsize=8)
+    ax.set_xticks(x, [r["domain"] for r in rows], fontsize=9)
+    ax.set_ylabel("test accuracy")
+    ax.set_ylim(0, 1.08)
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend(fontsize=8, loc="lower left")
+    ax.set_title(title, fontsize=11)
+    fig.tight_layout()
+    return fig
+
+
+def feature_projection(projections: dict, labels, title: str = "Features of two domains, first two principal components"):
+    """Side-by-side scatter of 2-D projections {domain: [N, 2]}, coloured by class label [N]."""
+    plt = _plt()
+    fig, axes = plt.subplots(1, len(projections), figsize=(5 * len(projections), 4.2), sharex=True, sharey=True)
+    for ax, (name, p) in zip(np.atleast_1d(axes), projections.items()):
+        sc = ax.scatter(p[:, 0], p[:, 1], c=labels, cmap="tab10", s=8, vmin=-0.5, vmax=9.5)
+        ax.set_title(name, fontsize=10)
+        ax.set_xlabel("PC 1")
+        ax.grid(alpha=0.3)
+    np.atleast_1d(axes)[0].set_ylabel("PC 2")
+    fig.colorbar(sc, ax=axes, ticks=range(10), label="digit")
+    fig.suptitle(title, fontsize=11)
+    return fig
+
+
+def train_validation_curves(histories: dict, title: str = "Train vs held-out accuracy on task B"):
+    """One panel per run: task-B accuracy on the training examples and on held-out test data, per epoch."""
+    plt = _plt()
+    fig, axes = plt.subplots(1, len(histories), figsize=(3.6 * len(histories), 3.4), sharey=True)
+    for ax, (name, hist) in zip(np.atleast_1d(axes), histories.items()):
+        rows = [h for h in hist if "B" in h]
+        ep = [h["epoch"] for h in rows]
+        ax.plot(ep, [h["B_train"] for h in rows], "o-", ms=3, label="train")
+        ax.plot(ep, [h["B"] for h in rows], "s-", ms=3, label="held-out")
+        ax.fill_between(ep, [h["B"] for h in rows], [h["B_train"] for h in rows], alpha=0.15)
+        ax.set_title(name, fontsize=10)
+        ax.set_xlabel("epoch")
+        ax.grid(alpha=0.3)
+    np.atleast_1d(axes)[0].set_ylabel("task-B accuracy")
+    np.atleast_1d(axes)[0].legend(fontsize=8, loc="lower right")
+    fig.suptitle(title, fontsize=11)
+    fig.tight_layout()
+    return fig
+
+
+def heatmaps(grids: dict, rows: list, cols: list, row_label: str, col_label: str, title: str = ""):
+    """Side-by-side annotated heat maps {name: 2-D array [len(rows), len(cols)]}; each marks its best cell."""
+    plt = _plt()
+    fig, axes = plt.subplots(1, len(grids), figsize=(6.2 * len(grids), 4))
+    for ax, (name, g) in zip(np.atleast_1d(axes), grids.items()):
+        g = np.asarray(g)
+        im = ax.imshow(g, cmap="viridis", vmin=0, vmax=1, aspect="auto")
+        for i in range(g.shape[0]):
+            for j in range(g.shape[1]):
+                ax.text(j, i, f"{g[i, j]:.2f}", ha="center", va="center", fontsize=7,
+                        color="black" if g[i, j] > 0.6 else "white")
+        bi, bj = np.unravel_index(np.argmax(g), g.shape)
+        ax.add_patch(plt.Rectangle((bj - 0.5, bi - 0.5), 1, 1, fill=False, ec="red", lw=2))
+        ax.set_xticks(range(len(cols)), cols)
+        ax.set_yticks(range(len(rows)), rows)
+        ax.set_xlabel(col_label)
+        ax.set_ylabel(row_label)
+        ax.set_title(f"{name} (best: red)", fontsize=10)
+        fig.colorbar(im, ax=ax, fraction=0.046)
+    if title:
+        fig.suptitle(title, fontsize=11)
+    fig.tight_layout()
+    return fig
+
+
+def memory_projection(rows: list, title: str = "Training-state memory: full fine-tuning vs LoRA"):
+    """Log-scale bars per model size: full fine-tuning state, LoRA state, activations (from utils.costs.projection)."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(9, 4))
+    x = np.arange(len(rows))
+    for k, (key, name) in enumerate([("full_state_GB", "full fine-tuning (16 B/param)"),
+                                     ("lora_state_GB", "LoRA r=8 (2 B/param + 16 B/adapter param)"),
+                                     ("activations_GB", "activations (batch 8 x 512 tokens)")]):
+        vals = [r[key] for r in rows]
+        ax.bar(x + (k - 1) * 0.27, vals, 0.27, label=name)
+        for i, v in enumerate(vals):
+            ax.text(i + (k - 1) * 0.27, v * 1.15, f"{v:.3g}", ha="center", fontsize=7)
+    ax.axhline(80, color="crimson", ls="--", lw=1, label="one 80 GB accelerator")
+    ax.set_yscale("log")
+    ax.set_xticks(x, [r["model"] for r in rows])
+    ax.set_ylabel("GB")
+    ax.legend(fontsize=8, loc="upper left")
+    ax.set_title(title, fontsize=11)
+    ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    return fig

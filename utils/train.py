@@ -292,6 +292,7 @@ def finetune(
         ctx.phase = phase
         variables = _phase_variables(ctx, methods, phase)
         optimizer = _build_optimizer(ctx, methods, variables, learning_rate * phase.lr_scale)
+        ctx.optimizer = optimizer
         run_epoch = _make_epoch(ctx, methods, variables, optimizer, n_replay)
         run_epoch.get_concrete_function()  # trace now, so train_seconds counts training only
         for _ in range(phase.epochs):

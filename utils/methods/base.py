@@ -59,7 +59,8 @@ class Context:
     rng:       tf.random.Generator for in-graph randomness (dropout, augmentation); seeded
     np_rng:    numpy Generator for host-side randomness (batch order, replay draws); seeded
     evaluate:  callable() -> metrics dict of the current weights (set by the runner)
-    features:  compiled callable(x) -> backbone features in inference mode (set by the runner)
+    features:  callable(x) -> backbone features in inference mode (set by the runner)
+    optimizer: the optimizer of the current phase (set by the runner)
     extra:     results a method wants to report (e.g. the WiSE-FT sweep), copied into the result
     head_anchor: new-head weights that count as its "pretrained" point (set by LP-FT after probing)
     """
@@ -80,6 +81,7 @@ class Context:
     model: object = None
     evaluate: object = None
     features: object = None
+    optimizer: object = None
     phase: Phase | None = None
     extra: dict = field(default_factory=dict)
     head_anchor: list | None = None

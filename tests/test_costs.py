@@ -1,0 +1,37 @@
+import numpy as np
+import pytest
+
+from utils import costs, data
+
+
+def test_layer_formulas_and_lora_count():
+    assert costs.conv2d_parameters(3, 1, 32) == 320
+    assert costs.dense_parameters(1024, 128) == 131_200
+    assert costs.lora_parameters([(1024, 128), (3, 3, 32, 64)], rank=4) == 4 * (1024 + 128) + 4 * (288 + 64)
+    assert costs.count_parameters([np.zeros((3, 4)), np.zeros(5)]) == 17
+
+
+def test_training_memory_is_16_bytes_per_parameter_for_full_finetuning():
+    m = costs.training_memory(1e9, 1e9)
+    assert m["total"] == 16e9 and m["moments"] == 8e9
+    lora = costs.training_memory(1e9 + 1e6, 1e6)
+    assert lora["total"] == pytest.approx(2 * (1e9 + 1e6) + 16e6)
+
+
+def test_projection_orders_and_lora_share():
+    rows = costs.projection()
+    assert [r["model"] for r in rows][0].startswith("MiniLM")
+    assert all(a["full_state_GB"] < b["full_state_GB"] for a, b in zip(rows, rows[1:]))
+    seven = rows[2]
+    assert seven["lora_params"] == 32 * 2 * 8 * (4096 + 4096)
+
+
+def test_shifted_domains():
+    a = data.digits()
+    t = data.shifted(a, "translate", 1)
+    assert np.array_equal(t.x_test[:, 1:, 1:], a.x_test[:, :-1, :-1]) and (t.x_test[:, 0] == 0).all()
+    n = data.shifted(a, "noise", 0.2)
+    assert 0 <= n.x_train.min() and n.x_train.max() <= 1 and np.array_equal(n.y_train, a.y_train)
+    assert np.array_equal(data.shifted(a, "noise", 0.2).x_train, n.x_train)  # fixed seed
+    with pytest.raises(ValueError, match="noise, translate, rot90, permute"):
+        data.shifted(a, "blur")
