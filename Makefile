@@ -27,7 +27,7 @@ run: models
 	WORKBOOK_FAST=$(FAST) $(PY) -m utils.curriculum run
 
 test: models
-	WORKBOOK_FAST=1 WORKBOOK_PROGRESS=0 $(PY) -m pytest -q
+	WORKBOOK_FAST=1 WORKBOOK_PROGRESS=0 $(PY) -m pytest -q -n 2 --dist loadfile
 
 lab: models
 	$(VENV)/bin/jupyter lab notebooks/

@@ -64,3 +64,59 @@ def test_bad_arguments_fail_before_training(small_pair):
 def test_split_pair_uses_the_0to4_model():
     r = finetune(task="split", epochs=1, method=M.FrozenBackbone())
     assert r.model == "digits-convnet-0to4" and r.before["A_head"] > 0.97
+
+
+def test_interrupted_run_resumes_to_the_same_weights(small_pair, tmp_path):
+    method = [M.LPFT(lp_epochs=1), M.Rehearsal(0.1), M.Dropout(0.2)]
+    whole = finetune(task=small_pair, method=method, epochs=3, seed=1, eval_every=1)
+
+    class Interrupt(Exception):
+        pass
+
+    def stop_after_2(epoch, row):
+        if epoch == 2:
+            raise Interrupt  # like Ctrl-C right after the checkpoint of epoch 2
+
+    method = [M.LPFT(lp_epochs=1), M.Rehearsal(0.1), M.Dropout(0.2)]
+    with pytest.raises(Interrupt):
+        finetune(task=small_pair, method=method, epochs=3, seed=1, eval_every=1, checkpoint_dir=tmp_path, on_epoch=stop_after_2)
+    method = [M.LPFT(lp_epochs=1), M.Rehearsal(0.1), M.Dropout(0.2)]
+    resumed = finetune(task=small_pair, method=method, epochs=3, seed=1, eval_every=1, checkpoint_dir=tmp_path, resume=True)
+    for v, w in zip(whole.context.backbone_variables + whole.context.head.weights,
+                    resumed.context.backbone_variables + resumed.context.head.weights):
+        assert np.array_equal(v.numpy(), w.numpy())
+    strip = lambda h: [{k: v for k, v in row.items() if k != "seconds"} for row in h]  # noqa: E731
+    assert strip(whole.history) == strip(resumed.history) and whole.final == resumed.final
+
+
+def test_resume_refuses_another_runs_checkpoints(small_pair, tmp_path):
+    from utils.train import ResumeError
+
+    finetune(task=small_pair, epochs=1, checkpoint_dir=tmp_path)
+    with pytest.raises(ResumeError, match="already holds checkpoints"):
+        finetune(task=small_pair, epochs=1, checkpoint_dir=tmp_path)
+    with pytest.raises(ResumeError, match=r"another run.*'seed': \(0, 5\)"):
+        finetune(task=small_pair, epochs=1, seed=5, checkpoint_dir=tmp_path, resume=True)
+
+
+def test_nan_keeps_the_last_good_checkpoint(small_pair, tmp_path):
+    import tensorflow as tf
+
+    from utils.checkpoint import Checkpointer
+
+    class NaNFromEpoch3(M.Method):
+        """A penalty that turns NaN once two epochs are done."""
+
+        def setup(self, ctx):
+            self.poison = tf.Variable(0.0)
+
+        def penalty(self, ctx, x, features, logits):
+            return tf.sqrt(-self.poison)  # 0 until poisoned, then NaN
+
+        def after_epoch(self, ctx, epoch, metrics):
+            self.poison.assign(1.0 if epoch >= 2 else 0.0)
+            return False
+
+    with pytest.raises(NonFiniteLossError, match=r"epoch 3, step 1 .*last good checkpoint \(epoch 2\)"):
+        finetune(task=small_pair, method=NaNFromEpoch3(), epochs=5, checkpoint_dir=tmp_path)
+    assert Checkpointer(tmp_path).epochs() == [1, 2]

@@ -202,6 +202,15 @@ def _build_optimizer(ctx, methods, variables, learning_rate):
     return optimizer
 
 
+class ResumeError(ValueError):
+    """A checkpoint cannot be resumed with these settings; the message says why."""
+
+
+def _fingerprint(model, task_name, label, epochs, batch_size, learning_rate, seed) -> dict:
+    return {"model": str(model), "task": task_name, "method": label, "epochs": epochs, "batch_size": batch_size,
+            "learning_rate": learning_rate, "seed": seed}
+
+
 def finetune(
     model=None,
     task="permute",
@@ -216,6 +225,8 @@ def finetune(
     eval_every: int = 1,
     progress=None,
     on_epoch=None,
+    checkpoint_dir=None,
+    resume: bool = False,
 ) -> FineTuneResult:
     """Fine-tune ``model`` on task B with ``method`` and measure task A and task B every epoch.
 
@@ -226,11 +237,16 @@ def finetune(
     old_head: the frozen task-A head; "auto" loads the one shipped with ``model``.
     evaluator: callable(ctx) -> dict of metrics (default: ``make_evaluator()``).
     eval_every: measure every this many epochs (0: only before and after training; faster).
-    on_epoch: optional callable(epoch, metrics) called after each epoch.
+    on_epoch: optional callable(epoch, metrics) called after each epoch (and after its checkpoint).
+    checkpoint_dir: write a checkpoint after every epoch there (``utils.checkpoint``).
+    resume: continue from the newest checkpoint in ``checkpoint_dir``; the result, weights included,
+        is the same as an uninterrupted run with the same arguments.
     """
     import tensorflow as tf
     import tf_keras as keras
     from tqdm.std import tqdm
+
+    from .checkpoint import Checkpointer
 
     for name, value, low in (("epochs", epochs, 0), ("batch_size", batch_size, 1)):
         if not isinstance(value, (int, np.integer)) or value < low:
@@ -238,9 +254,23 @@ def finetune(
     if not learning_rate > 0:
         raise ValueError(f"learning_rate must be > 0, got {learning_rate!r}")
     methods = methods_lib.as_list(method)
+    label = methods_lib.label(methods)
     task_a, task_b, task_name = resolve_tasks(task)
     if model is None:
         model = DEFAULT_MODEL.get(task_name, "digits-convnet")
+    checkpointer = Checkpointer(checkpoint_dir) if checkpoint_dir is not None else None
+    fingerprint = _fingerprint(model, task_name, label, epochs, batch_size, learning_rate, seed)
+    saved = None
+    if checkpointer is not None:
+        if resume:
+            saved = checkpointer.latest()
+            if saved is not None and saved["fingerprint"] != fingerprint:
+                diff = {k: (saved["fingerprint"].get(k), v) for k, v in fingerprint.items() if saved["fingerprint"].get(k) != v}
+                raise ResumeError(f"the checkpoints in {checkpoint_dir} are from another run; (saved, now): {diff}")
+        elif checkpointer.epochs():
+            raise ResumeError(f"{checkpoint_dir} already holds checkpoints: resume them, or choose another directory")
+    elif resume:
+        raise ResumeError("resume=True needs a checkpoint_dir")
     seed_everything(seed)
 
     backbone = hub.load(model, trainable=True)
@@ -274,59 +304,84 @@ def finetune(
     phases = next((p for p in (m.phases(epochs) for m in methods) if p is not None), [Phase(epochs)])
     replayers = [m for m in methods if m.replay_size(batch_size) > 0]
     n_replay = sum(m.replay_size(batch_size) for m in replayers)
-
-    before = ctx.evaluate()
-    history = [{"epoch": 0, "phase": "pretrained", "loss": None, **before, "seconds": 0.0}]
     n_train = len(ctx.train_y)
     steps_per_epoch = -(-n_train // batch_size)
-    total_steps = steps_per_epoch * sum(p.epochs for p in phases)
-    label = methods_lib.label(methods)
-    bar = tqdm(total=total_steps, desc=label, leave=False, disable=not _progress_enabled(progress),
-               file=sys.stderr, mininterval=0.5)
-    epoch, steps, train_seconds, stopped = 0, 0, 0.0, False
+
+    if saved is None:
+        before = ctx.evaluate()
+        history = [{"epoch": 0, "phase": "pretrained", "loss": None, **before, "seconds": 0.0}]
+        done, steps, train_seconds, stopped = 0, 0, 0.0, False
+    else:  # resume: everything an epoch boundary needs, in the state it had then
+        for v, w in zip(ctx.backbone_variables + list(head.weights), saved["backbone"] + saved["head"]):
+            v.assign(w)
+        ctx.np_rng.bit_generator.state = saved["np_rng"]
+        ctx.rng.reset(saved["tf_rng"])
+        ctx.head_anchor = saved["head_anchor"]
+        for m, st in zip(methods, saved["methods"]):
+            m.load_state(st)
+        history, before = saved["history"], saved["history"][0]
+        history[0] = dict(before)
+        done, steps, train_seconds, stopped = saved["epoch"], saved["steps"], saved["train_seconds"], saved["stopped"]
+
+    bar = tqdm(total=steps_per_epoch * sum(p.epochs for p in phases), initial=steps, desc=label, leave=False,
+               disable=not _progress_enabled(progress), file=sys.stderr, mininterval=0.5)
     source_a = task_a if task_a is not None else task_b
     empty_a, empty_ya = source_a.x_train[:0], source_a.y_train[:0]
-    for phase in phases:
-        if stopped or phase.epochs == 0:
+    epoch = 0
+    for phase_index, phase in enumerate(phases):
+        first, last = epoch, epoch + phase.epochs  # this phase covers epochs first+1 .. last
+        epoch = last
+        if stopped or phase.epochs == 0 or last <= done:
             continue
         ctx.phase = phase
         variables = _phase_variables(ctx, methods, phase)
         optimizer = _build_optimizer(ctx, methods, variables, learning_rate * phase.lr_scale)
         ctx.optimizer = optimizer
+        if saved is not None and saved["phase_index"] == phase_index and done > first:
+            for v, w in zip(optimizer.variables, saved["optimizer"]):
+                v.assign(w)
         run_epoch = _make_epoch(ctx, methods, variables, optimizer, n_replay)
         run_epoch.get_concrete_function()  # trace now, so train_seconds counts training only
-        for _ in range(phase.epochs):
-            epoch += 1
+        for current in range(max(first, done) + 1, last + 1):
             t0 = time.perf_counter()
             order = ctx.np_rng.permutation(n_train)
-            n_steps = -(-n_train // batch_size)
             xa, ya = empty_a, empty_ya
             if n_replay:
-                parts = [[m.replay_batch(ctx, m.replay_size(batch_size)) for m in replayers] for _ in range(n_steps)]
+                parts = [[m.replay_batch(ctx, m.replay_size(batch_size)) for m in replayers] for _ in range(steps_per_epoch)]
                 xa = np.concatenate([p[0] for step_parts in parts for p in step_parts])
                 ya = np.concatenate([p[1] for step_parts in parts for p in step_parts])
             losses, totals = (t.numpy() for t in run_epoch(ctx.train_x[order], ctx.train_y[order], xa, ya))
             bad = np.flatnonzero(~np.isfinite(totals))
             if bad.size:
                 bar.close()
+                kept = f"; the last good checkpoint (epoch {current - 1}) is kept in {checkpoint_dir}" if checkpointer and current > 1 else ""
                 raise NonFiniteLossError(
-                    f"the training loss became {totals[bad[0]]} at epoch {epoch}, step {bad[0] + 1} ({label}, "
+                    f"the training loss became {totals[bad[0]]} at epoch {current}, step {bad[0] + 1} ({label}, "
                     f"learning rate {learning_rate * phase.lr_scale:g}): lower the learning rate or the "
-                    f"penalty strength, and check the inputs for NaN"
+                    f"penalty strength, and check the inputs for NaN{kept}"
                 )
-            steps += n_steps
-            bar.update(n_steps)
+            steps += steps_per_epoch
+            bar.update(steps_per_epoch)
             train_seconds += time.perf_counter() - t0
-            row = {"epoch": epoch, "phase": phase.name, "loss": float(np.mean(losses))}
-            if eval_every and epoch % eval_every == 0:
+            row = {"epoch": current, "phase": phase.name, "loss": float(np.mean(losses))}
+            if eval_every and current % eval_every == 0:
                 row.update(ctx.evaluate())
             for m in methods:
-                stopped = m.after_epoch(ctx, epoch, row) or stopped
+                stopped = m.after_epoch(ctx, current, row) or stopped
             row["seconds"] = train_seconds
             history.append(row)
             bar.set_postfix(loss=f"{row['loss']:.3f}")
+            if checkpointer is not None:
+                checkpointer.save(current, {
+                    "fingerprint": fingerprint, "epoch": current, "phase_index": phase_index,
+                    "backbone": [v.numpy() for v in ctx.backbone_variables], "head": [w.numpy() for w in head.weights],
+                    "optimizer": [v.numpy() for v in optimizer.variables], "np_rng": ctx.np_rng.bit_generator.state,
+                    "tf_rng": ctx.rng.state.numpy(), "head_anchor": ctx.head_anchor, "history": history,
+                    "steps": steps, "train_seconds": train_seconds, "stopped": stopped,
+                    "methods": [m.state() for m in methods],
+                })
             if on_epoch is not None:
-                on_epoch(epoch, row)
+                on_epoch(current, row)
             if stopped:
                 break
     bar.close()

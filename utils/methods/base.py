@@ -17,6 +17,7 @@ and around training:
     replay_size(batch_size)               task-A examples mixed into each batch (rehearsal)
     after_epoch(ctx, epoch, metrics)      return True to stop early
     after_training(ctx)                   weight surgery after the last step (WiSE-FT, restore best)
+    state() / load_state(state)           what a checkpoint must keep to resume the method exactly
 
 The base class is plain full fine-tuning: every hook does nothing.
 """
@@ -150,6 +151,13 @@ class Method:
 
     def after_training(self, ctx: Context) -> None:
         pass
+
+    def state(self) -> dict:
+        """What must be saved in a checkpoint to resume this method exactly (numpy arrays and Python values)."""
+        return {}
+
+    def load_state(self, state: dict) -> None:
+        """Restore what ``state()`` returned (called after ``setup``)."""
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.label}>"

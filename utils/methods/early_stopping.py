@@ -55,6 +55,13 @@ class EarlyStopping(Method):
             return True
         return False
 
+    def state(self):
+        return {k: getattr(self, k) for k in ("best", "best_epoch", "best_weights", "stopped_epoch")}
+
+    def load_state(self, state):
+        for k, v in state.items():
+            setattr(self, k, v)
+
     def after_training(self, ctx):
         if self.best_weights is not None:
             for v, w in zip(ctx.backbone_variables + list(ctx.head.weights), self.best_weights):

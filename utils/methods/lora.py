@@ -53,6 +53,14 @@ class LoRA(Method):
         self._index = {v.ref(): i for i, v in enumerate(kernels)}
         self.num_parameters = sum(int(a.shape.num_elements() + b.shape.num_elements()) for a, b in self.factors)
 
+    def state(self):
+        return {"factors": [(a.numpy(), b.numpy()) for a, b in self.factors]}
+
+    def load_state(self, state):
+        for (a, b), (wa, wb) in zip(self.factors, state["factors"]):
+            a.assign(wa)
+            b.assign(wb)
+
     def select_variables(self, ctx, variables):
         backbone = {v.ref() for v in ctx.backbone_variables}
         return [v for v in variables if v.ref() not in backbone] + list(self.kernels)
