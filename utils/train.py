@@ -20,6 +20,7 @@ results on a CPU.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import time
@@ -115,18 +116,20 @@ def make_evaluator(probe: bool = True):
     return evaluate
 
 
-def _make_epoch(ctx: Context, methods, variables, optimizer, replay_size: int):
+def _make_epoch(ctx: Context, methods, variables, optimizer, replay_size: int, strategy=None):
     """One compiled epoch: (x, y, xa, ya) -> per-step (cross-entropy, total loss).
 
     x, y: the epoch's task-B examples in batch order; xa, ya: ``replay_size`` task-A examples per step.
     Running the whole epoch in one graph call saves the per-step Python dispatch (about 20% here).
+    Under a ``tf.distribute`` strategy each replica takes every n-th example of the batch and scales
+    its loss so that the optimizer's all-reduced (summed) gradient is the whole batch's gradient.
     """
     import tensorflow as tf
 
     def cross_entropy(labels, logits):
         return tf.nn.sparse_softmax_cross_entropy_with_logits(labels=tf.cast(labels, tf.int32), logits=logits)
 
-    def step(x, y, xa, ya):
+    def step(x, y, xa, ya, count=None, replicas=1):
         for m in methods:
             x = m.augment(ctx, x)
         n_b = tf.shape(x)[0]
@@ -139,12 +142,12 @@ def _make_epoch(ctx: Context, methods, variables, optimizer, replay_size: int):
                 head_in = m.transform_features(ctx, head_in, True)
             logits = ctx.head(head_in)
             ce_sum = tf.reduce_sum(cross_entropy(y, logits))
-            count = tf.cast(n_b, tf.float32)
             if replay_size:
                 ce_sum += tf.reduce_sum(cross_entropy(ya, ctx.old_head(all_features[n_b:])))
-                count += tf.cast(tf.shape(xa)[0], tf.float32)
+            if count is None:
+                count = tf.cast(n_b + tf.shape(xa)[0], tf.float32)
             loss = ce_sum / count
-            terms = [p for p in (m.penalty(ctx, x, features, logits) for m in methods) if p is not None]
+            terms = [p / replicas for p in (m.penalty(ctx, x, features, logits) for m in methods) if p is not None]
             total = loss + tf.add_n(terms) if terms else loss
         grads = tape.gradient(total, variables)
         grads_and_vars = [(g, v) for g, v in zip(grads, variables) if g is not None]
@@ -156,6 +159,18 @@ def _make_epoch(ctx: Context, methods, variables, optimizer, replay_size: int):
         return loss, total
 
     batch, n_replay = ctx.batch_size, replay_size
+    if strategy is not None:
+        def replica_step(x, y, xa, ya):
+            rc = tf.distribute.get_replica_context()
+            n, r = rc.num_replicas_in_sync, rc.replica_id_in_sync_group
+            count = tf.cast(tf.shape(x)[0] + tf.shape(xa)[0], tf.float32)
+            return step(x[r::n], y[r::n], xa[r::n], ya[r::n], count, n)
+
+        def run_step(*args):
+            per_replica = strategy.run(replica_step, args=args)
+            return tuple(strategy.reduce("SUM", t, axis=None) for t in per_replica)
+    else:
+        run_step = step
 
     def epoch(x, y, xa, ya):
         """All steps of one epoch in the graph: x, y in batch order; xa, ya hold n_replay examples per step."""
@@ -165,7 +180,7 @@ def _make_epoch(ctx: Context, methods, variables, optimizer, replay_size: int):
         def body(i, losses, totals):
             lo, hi = i * batch, tf.minimum((i + 1) * batch, n)
             ra, rb = i * n_replay, (i + 1) * n_replay
-            loss, total = step(x[lo:hi], y[lo:hi], xa[ra:rb], ya[ra:rb])
+            loss, total = run_step(x[lo:hi], y[lo:hi], xa[ra:rb], ya[ra:rb])
             return i + 1, losses.write(i, loss), totals.write(i, total)
 
         arrays = [tf.TensorArray(tf.float32, size=steps) for _ in range(2)]
@@ -178,6 +193,41 @@ def _make_epoch(ctx: Context, methods, variables, optimizer, replay_size: int):
     a = ctx.task_a if ctx.task_a is not None else ctx.task_b
     signature = [spec(ctx.train_x), spec(ctx.train_y), spec(a.x_train), spec(a.y_train)]
     return tf.function(epoch, input_signature=signature, autograph=False)  # one trace, whatever the sizes
+
+
+def _features_function(backbone, example, strategy):
+    """x -> backbone features in inference mode; under a strategy, computed by its first replica."""
+    if strategy is None:
+        return lambda x: backbone(x, training=False)  # a restored function: no tracing needed
+    import tensorflow as tf
+
+    spec = tf.TensorSpec([None, *np.shape(example)[1:]], tf.as_dtype(np.asarray(example).dtype))
+    run = tf.function(lambda x: strategy.run(lambda v: backbone(v, training=False), args=(x,)), input_signature=[spec])
+    return lambda x: strategy.experimental_local_results(run(x))[0]
+
+
+def mirrored_strategy(cpus: int = 2):
+    """A ``tf.distribute.MirroredStrategy`` over the GPUs, or over ``cpus`` logical CPU devices without one.
+
+    Splitting the CPU must happen before TensorFlow first uses it: call this at the start of a process.
+    """
+    import tensorflow as tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    if not gpus:
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        try:
+            tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * cpus)
+        except RuntimeError as e:
+            if len(tf.config.list_logical_devices("CPU")) < cpus:
+                raise RuntimeError(
+                    "TensorFlow is already running on one CPU device: create the mirrored strategy at the "
+                    "start of a new process (for example `python -m utils.finetune --strategy mirrored`)"
+                ) from e
+        devices = [d.name for d in tf.config.list_logical_devices("CPU")[:cpus]]
+    else:
+        devices = [d.name for d in tf.config.list_logical_devices("GPU")]
+    return tf.distribute.MirroredStrategy(devices)
 
 
 def _phase_variables(ctx: Context, methods, phase: Phase) -> list:
@@ -227,6 +277,7 @@ def finetune(
     on_epoch=None,
     checkpoint_dir=None,
     resume: bool = False,
+    strategy=None,
 ) -> FineTuneResult:
     """Fine-tune ``model`` on task B with ``method`` and measure task A and task B every epoch.
 
@@ -241,6 +292,8 @@ def finetune(
     checkpoint_dir: write a checkpoint after every epoch there (``utils.checkpoint``).
     resume: continue from the newest checkpoint in ``checkpoint_dir``; the result, weights included,
         is the same as an uninterrupted run with the same arguments.
+    strategy: a ``tf.distribute`` strategy (``mirrored_strategy()``) to train data-parallel; methods
+        with ``distributable = False`` (they draw random numbers or add variables inside the step) refuse it.
     """
     import tensorflow as tf
     import tf_keras as keras
@@ -256,6 +309,12 @@ def finetune(
     methods = methods_lib.as_list(method)
     label = methods_lib.label(methods)
     task_a, task_b, task_name = resolve_tasks(task)
+    if strategy is not None:
+        refused = [m.name for m in methods if not m.distributable]
+        if refused:
+            ok = ", ".join(n for n, c in methods_lib.REGISTRY.items() if c.distributable)
+            raise ValueError(f"{', '.join(refused)} cannot train under a distribution strategy yet; "
+                             f"use the default strategy, or one of: {ok}")
     if model is None:
         model = DEFAULT_MODEL.get(task_name, "digits-convnet")
     checkpointer = Checkpointer(checkpoint_dir) if checkpoint_dir is not None else None
@@ -273,124 +332,127 @@ def finetune(
         raise ResumeError("resume=True needs a checkpoint_dir")
     seed_everything(seed)
 
-    backbone = hub.load(model, trainable=True)
-    hub.check_input(backbone, task_b.x_train, name=f"task {task_b.name!r}")
-    if old_head == "auto":
-        old_head = hub.load_head(model)
-    if old_head is not None and task_a is not None and old_head.units != task_a.num_classes:
-        raise ValueError(
-            f"the head of {model!r} has {old_head.units} classes but task A ({task_a.name}) has "
-            f"{task_a.num_classes}: use the model pretrained on task A (for {task_name!r}: "
-            f"{DEFAULT_MODEL.get(task_name, 'see utils.train.DEFAULT_MODEL')})"
+    scope = strategy.scope() if strategy is not None else contextlib.nullcontext()
+    with scope:  # variables made here are mirrored across the strategy's devices
+        backbone = hub.load(model, trainable=True)
+        hub.check_input(backbone, task_b.x_train, name=f"task {task_b.name!r}")
+        if old_head == "auto":
+            old_head = hub.load_head(model)
+        if old_head is not None and task_a is not None and old_head.units != task_a.num_classes:
+            raise ValueError(
+                f"the head of {model!r} has {old_head.units} classes but task A ({task_a.name}) has "
+                f"{task_a.num_classes}: use the model pretrained on task A (for {task_name!r}: "
+                f"{DEFAULT_MODEL.get(task_name, 'see utils.train.DEFAULT_MODEL')})"
+            )
+        head = keras.layers.Dense(
+            task_b.num_classes, name="new_head", kernel_initializer=keras.initializers.GlorotUniform(seed=seed)
         )
-    head = keras.layers.Dense(
-        task_b.num_classes, name="new_head", kernel_initializer=keras.initializers.GlorotUniform(seed=seed)
-    )
-    head(backbone(task_b.x_train[:1]))  # build
+        features = _features_function(backbone, task_b.x_train, strategy)
+        head.build((None, int(features(task_b.x_train[:1]).shape[-1])))
 
-    ctx = Context(
-        backbone=backbone, head=head, old_head=old_head, task_a=task_a, task_b=task_b,
-        train_x=task_b.x_train, train_y=task_b.y_train,
-        initial=[tf.constant(v.numpy()) for v in backbone.trainable_variables],
-        rng=tf.random.Generator.from_seed(seed), np_rng=np.random.default_rng(seed), seed=seed,
-        learning_rate=learning_rate, batch_size=batch_size, model=model,
-    )
-    ctx.features = lambda x: backbone(x, training=False)  # a restored function: no tracing needed
-    evaluate = evaluator or make_evaluator()
-    ctx.evaluate = lambda: evaluate(ctx)
+        ctx = Context(
+            backbone=backbone, head=head, old_head=old_head, task_a=task_a, task_b=task_b,
+            train_x=task_b.x_train, train_y=task_b.y_train,
+            initial=[tf.constant(v.numpy()) for v in backbone.trainable_variables],
+            rng=tf.random.Generator.from_seed(seed), np_rng=np.random.default_rng(seed), seed=seed,
+            learning_rate=learning_rate, batch_size=batch_size, model=model,
+        )
+        ctx.features = features
+        evaluate = evaluator or make_evaluator()
+        ctx.evaluate = lambda: evaluate(ctx)
 
-    for m in methods:
-        m.setup(ctx)
-    phases = next((p for p in (m.phases(epochs) for m in methods) if p is not None), [Phase(epochs)])
-    replayers = [m for m in methods if m.replay_size(batch_size) > 0]
-    n_replay = sum(m.replay_size(batch_size) for m in replayers)
-    n_train = len(ctx.train_y)
-    steps_per_epoch = -(-n_train // batch_size)
+        for m in methods:
+            m.setup(ctx)
+        phases = next((p for p in (m.phases(epochs) for m in methods) if p is not None), [Phase(epochs)])
+        replayers = [m for m in methods if m.replay_size(batch_size) > 0]
+        n_replay = sum(m.replay_size(batch_size) for m in replayers)
+        n_train = len(ctx.train_y)
+        steps_per_epoch = -(-n_train // batch_size)
 
-    if saved is None:
-        before = ctx.evaluate()
-        history = [{"epoch": 0, "phase": "pretrained", "loss": None, **before, "seconds": 0.0}]
-        done, steps, train_seconds, stopped = 0, 0, 0.0, False
-    else:  # resume: everything an epoch boundary needs, in the state it had then
-        for v, w in zip(ctx.backbone_variables + list(head.weights), saved["backbone"] + saved["head"]):
-            v.assign(w)
-        ctx.np_rng.bit_generator.state = saved["np_rng"]
-        ctx.rng.reset(saved["tf_rng"])
-        ctx.head_anchor = saved["head_anchor"]
-        for m, st in zip(methods, saved["methods"]):
-            m.load_state(st)
-        history, before = saved["history"], saved["history"][0]
-        history[0] = dict(before)
-        done, steps, train_seconds, stopped = saved["epoch"], saved["steps"], saved["train_seconds"], saved["stopped"]
-
-    bar = tqdm(total=steps_per_epoch * sum(p.epochs for p in phases), initial=steps, desc=label, leave=False,
-               disable=not _progress_enabled(progress), file=sys.stderr, mininterval=0.5)
-    source_a = task_a if task_a is not None else task_b
-    empty_a, empty_ya = source_a.x_train[:0], source_a.y_train[:0]
-    epoch = 0
-    for phase_index, phase in enumerate(phases):
-        first, last = epoch, epoch + phase.epochs  # this phase covers epochs first+1 .. last
-        epoch = last
-        if stopped or phase.epochs == 0 or last <= done:
-            continue
-        ctx.phase = phase
-        variables = _phase_variables(ctx, methods, phase)
-        optimizer = _build_optimizer(ctx, methods, variables, learning_rate * phase.lr_scale)
-        ctx.optimizer = optimizer
-        if saved is not None and saved["phase_index"] == phase_index and done > first:
-            for v, w in zip(optimizer.variables, saved["optimizer"]):
+        if saved is None:
+            before = ctx.evaluate()
+            history = [{"epoch": 0, "phase": "pretrained", "loss": None, **before, "seconds": 0.0}]
+            done, steps, train_seconds, stopped = 0, 0, 0.0, False
+        else:  # resume: everything an epoch boundary needs, in the state it had then
+            for v, w in zip(ctx.backbone_variables + list(head.weights), saved["backbone"] + saved["head"]):
                 v.assign(w)
-        run_epoch = _make_epoch(ctx, methods, variables, optimizer, n_replay)
-        run_epoch.get_concrete_function()  # trace now, so train_seconds counts training only
-        for current in range(max(first, done) + 1, last + 1):
-            t0 = time.perf_counter()
-            order = ctx.np_rng.permutation(n_train)
-            xa, ya = empty_a, empty_ya
-            if n_replay:
-                parts = [[m.replay_batch(ctx, m.replay_size(batch_size)) for m in replayers] for _ in range(steps_per_epoch)]
-                xa = np.concatenate([p[0] for step_parts in parts for p in step_parts])
-                ya = np.concatenate([p[1] for step_parts in parts for p in step_parts])
-            losses, totals = (t.numpy() for t in run_epoch(ctx.train_x[order], ctx.train_y[order], xa, ya))
-            bad = np.flatnonzero(~np.isfinite(totals))
-            if bad.size:
-                bar.close()
-                kept = f"; the last good checkpoint (epoch {current - 1}) is kept in {checkpoint_dir}" if checkpointer and current > 1 else ""
-                raise NonFiniteLossError(
-                    f"the training loss became {totals[bad[0]]} at epoch {current}, step {bad[0] + 1} ({label}, "
-                    f"learning rate {learning_rate * phase.lr_scale:g}): lower the learning rate or the "
-                    f"penalty strength, and check the inputs for NaN{kept}"
-                )
-            steps += steps_per_epoch
-            bar.update(steps_per_epoch)
-            train_seconds += time.perf_counter() - t0
-            row = {"epoch": current, "phase": phase.name, "loss": float(np.mean(losses))}
-            if eval_every and current % eval_every == 0:
-                row.update(ctx.evaluate())
-            for m in methods:
-                stopped = m.after_epoch(ctx, current, row) or stopped
-            row["seconds"] = train_seconds
-            history.append(row)
-            bar.set_postfix(loss=f"{row['loss']:.3f}")
-            if checkpointer is not None:
-                checkpointer.save(current, {
-                    "fingerprint": fingerprint, "epoch": current, "phase_index": phase_index,
-                    "backbone": [v.numpy() for v in ctx.backbone_variables], "head": [w.numpy() for w in head.weights],
-                    "optimizer": [v.numpy() for v in optimizer.variables], "np_rng": ctx.np_rng.bit_generator.state,
-                    "tf_rng": ctx.rng.state.numpy(), "head_anchor": ctx.head_anchor, "history": history,
-                    "steps": steps, "train_seconds": train_seconds, "stopped": stopped,
-                    "methods": [m.state() for m in methods],
-                })
-            if on_epoch is not None:
-                on_epoch(current, row)
-            if stopped:
-                break
-    bar.close()
-    for m in methods:
-        m.after_training(ctx)
-    final = ctx.evaluate()
-    config = {"epochs": epochs, "batch_size": batch_size, "learning_rate": learning_rate, "seed": seed,
-              "phases": [p.__dict__ for p in phases], "replay_per_batch": n_replay}
-    return FineTuneResult(
-        method=label, model=str(model), task=task_name, seed=seed, config=config, before=before, final=final,
-        history=history, extra=dict(ctx.extra), train_seconds=train_seconds, steps=steps, context=ctx,
-    )
+            ctx.np_rng.bit_generator.state = saved["np_rng"]
+            ctx.rng.reset(saved["tf_rng"])
+            ctx.head_anchor = saved["head_anchor"]
+            for m, st in zip(methods, saved["methods"]):
+                m.load_state(st)
+            history, before = saved["history"], saved["history"][0]
+            history[0] = dict(before)
+            done, steps, train_seconds, stopped = saved["epoch"], saved["steps"], saved["train_seconds"], saved["stopped"]
+
+        bar = tqdm(total=steps_per_epoch * sum(p.epochs for p in phases), initial=steps, desc=label, leave=False,
+                   disable=not _progress_enabled(progress), file=sys.stderr, mininterval=0.5)
+        source_a = task_a if task_a is not None else task_b
+        empty_a, empty_ya = source_a.x_train[:0], source_a.y_train[:0]
+        epoch = 0
+        for phase_index, phase in enumerate(phases):
+            first, last = epoch, epoch + phase.epochs  # this phase covers epochs first+1 .. last
+            epoch = last
+            if stopped or phase.epochs == 0 or last <= done:
+                continue
+            ctx.phase = phase
+            variables = _phase_variables(ctx, methods, phase)
+            optimizer = _build_optimizer(ctx, methods, variables, learning_rate * phase.lr_scale)
+            ctx.optimizer = optimizer
+            if saved is not None and saved["phase_index"] == phase_index and done > first:
+                for v, w in zip(optimizer.variables, saved["optimizer"]):
+                    v.assign(w)
+            run_epoch = _make_epoch(ctx, methods, variables, optimizer, n_replay, strategy)
+            run_epoch.get_concrete_function()  # trace now, so train_seconds counts training only
+            for current in range(max(first, done) + 1, last + 1):
+                t0 = time.perf_counter()
+                order = ctx.np_rng.permutation(n_train)
+                xa, ya = empty_a, empty_ya
+                if n_replay:
+                    parts = [[m.replay_batch(ctx, m.replay_size(batch_size)) for m in replayers] for _ in range(steps_per_epoch)]
+                    xa = np.concatenate([p[0] for step_parts in parts for p in step_parts])
+                    ya = np.concatenate([p[1] for step_parts in parts for p in step_parts])
+                losses, totals = (t.numpy() for t in run_epoch(ctx.train_x[order], ctx.train_y[order], xa, ya))
+                bad = np.flatnonzero(~np.isfinite(totals))
+                if bad.size:
+                    bar.close()
+                    kept = f"; the last good checkpoint (epoch {current - 1}) is kept in {checkpoint_dir}" if checkpointer and current > 1 else ""
+                    raise NonFiniteLossError(
+                        f"the training loss became {totals[bad[0]]} at epoch {current}, step {bad[0] + 1} ({label}, "
+                        f"learning rate {learning_rate * phase.lr_scale:g}): lower the learning rate or the "
+                        f"penalty strength, and check the inputs for NaN{kept}"
+                    )
+                steps += steps_per_epoch
+                bar.update(steps_per_epoch)
+                train_seconds += time.perf_counter() - t0
+                row = {"epoch": current, "phase": phase.name, "loss": float(np.mean(losses))}
+                if eval_every and current % eval_every == 0:
+                    row.update(ctx.evaluate())
+                for m in methods:
+                    stopped = m.after_epoch(ctx, current, row) or stopped
+                row["seconds"] = train_seconds
+                history.append(row)
+                bar.set_postfix(loss=f"{row['loss']:.3f}")
+                if checkpointer is not None:
+                    checkpointer.save(current, {
+                        "fingerprint": fingerprint, "epoch": current, "phase_index": phase_index,
+                        "backbone": [v.numpy() for v in ctx.backbone_variables], "head": [w.numpy() for w in head.weights],
+                        "optimizer": [v.numpy() for v in optimizer.variables], "np_rng": ctx.np_rng.bit_generator.state,
+                        "tf_rng": ctx.rng.state.numpy(), "head_anchor": ctx.head_anchor, "history": history,
+                        "steps": steps, "train_seconds": train_seconds, "stopped": stopped,
+                        "methods": [m.state() for m in methods],
+                    })
+                if on_epoch is not None:
+                    on_epoch(current, row)
+                if stopped:
+                    break
+        bar.close()
+        for m in methods:
+            m.after_training(ctx)
+        final = ctx.evaluate()
+        config = {"epochs": epochs, "batch_size": batch_size, "learning_rate": learning_rate, "seed": seed,
+                  "phases": [p.__dict__ for p in phases], "replay_per_batch": n_replay}
+        return FineTuneResult(
+            method=label, model=str(model), task=task_name, seed=seed, config=config, before=before, final=final,
+            history=history, extra=dict(ctx.extra), train_seconds=train_seconds, steps=steps, context=ctx,
+        )

@@ -13,6 +13,8 @@ class Augment(Method):
     model anything about task A, so expect it to help task B more than it protects task A.
     """
 
+    distributable = False  # it draws random shifts
+
     name = "augment"
 
     def __init__(self, shift: int = 1, noise: float = 0.05):

@@ -113,6 +113,7 @@ class Method:
 
     name = "full"
     needs_task_a_data = False  # True when the method keeps or reads task-A examples (rehearsal, EWC's Fisher)
+    distributable = True  # False when its hooks cannot run under tf.distribute (random draws, new variables)
 
     @property
     def label(self) -> str:

@@ -42,7 +42,7 @@ class EarlyStopping(Method):
     def validation_accuracy(self, ctx) -> float:
         from ..metrics import accuracy
 
-        return accuracy(ctx.head(ctx.backbone(self.x_val, training=False)).numpy(), self.y_val)
+        return accuracy(ctx.head(ctx.features(self.x_val)).numpy(), self.y_val)
 
     def after_epoch(self, ctx, epoch, metrics):
         acc = self.validation_accuracy(ctx)

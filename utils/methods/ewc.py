@@ -62,6 +62,8 @@ class EWC(Method):
     strength: lambda; samples: task-A training examples used for the Fisher (None = all).
     """
 
+    distributable = False  # its Fisher is computed eagerly on the backbone
+
     name = "ewc"
     needs_task_a_data = True  # once, for the Fisher
 

@@ -20,6 +20,8 @@ class LoRA(Method):
     targets: "dense" (rank-2 kernels) or "all" (also convolution kernels, flattened to [kh*kw*cin, cout]).
     """
 
+    distributable = False  # it adds factor variables and writes weights back each step
+
     name = "lora"
 
     def __init__(self, rank: int = 4, alpha: float | None = None, targets: str = "dense"):

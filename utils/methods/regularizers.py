@@ -12,6 +12,8 @@ from .base import Method
 class Dropout(Method):
     """Drop each backbone feature with probability ``rate`` before the new head, during training only."""
 
+    distributable = False  # it draws random masks
+
     name = "dropout"
 
     def __init__(self, rate: float = 0.5):

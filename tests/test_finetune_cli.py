@@ -1,0 +1,185 @@
+"""`python -m utils.finetune`: flags and config, the run folder, errors, interruption and resume, mirrored."""
+
+import csv
+import json
+import os
+import pickle
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from utils import finetune as cli
+from utils import hub, metrics
+from utils import methods as M
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def error_of(capsys, argv, code):
+    """Run main(argv), check its exit status and that stderr is one line without a traceback."""
+    assert cli.main(argv) == code
+    err = capsys.readouterr().err.strip()
+    assert "Traceback" not in err and len(err.splitlines()) == 1, err
+    return err
+
+
+# --- flags and config -------------------------------------------------------------------------------
+
+def test_flags_build_the_methods_with_their_options():
+    s = cli.parse(["--method", "rehearsal+ewc", "--ewc-lambda", "0.3", "--rehearsal-fraction", "0.25", "--epochs", "4"])
+    assert [type(m) for m in s["methods"]] == [M.Rehearsal, M.EWC]
+    assert s["methods"][1].strength == 0.3 and s["methods"][0].fraction == 0.25
+    assert s["epochs"] == 4 and s["lr"] == 3e-3 and s["task"] == "permute" and s["strategy"] == "default"
+
+
+def test_config_file_with_flags_winning(tmp_path):
+    cfg = tmp_path / "c.json"
+    cfg.write_text(json.dumps({"task": "split", "batch-size": 16, "method": "l2-sp", "l2_sp_strength": 0.5, "seed": 3}))
+    s = cli.parse(["--config", str(cfg), "--seed", "7"])
+    assert (s["task"], s["batch_size"], s["seed"]) == ("split", 16, 7)
+    assert s["methods"][0].strength == 0.5
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--epoch", "3"], "unknown flag --epoch (did you mean --epochs?)"),
+    (["--ewc-lamda", "1", "--method", "ewc"], "did you mean --ewc-lambda?"),
+    (["--method", "ewk"], "unknown method 'ewk' (did you mean 'ewc'?)"),
+    (["--task", "rot"], "unknown task 'rot' (did you mean rot90?)"),
+    (["--epochs", "0"], "--epochs must be >= 1, got 0"),
+    (["--lr", "-1"], "--lr must be in (0, 1]"),
+    (["--epochs", "three"], "--epochs expects int, got 'three'"),
+    (["--lora-rank", "4"], "--lora-rank is an option of lora, which is not in --method 'full'"),
+    (["--method", "rehearsal", "--rehearsal-fraction", "2"], "fraction"),
+    (["--strategy", "mirror"], "--strategy must be one of default, mirrored"),
+    (["--resume", "--overwrite"], "exclude each other"),
+])
+def test_bad_flags_fail_with_one_clear_line(capsys, argv, message):
+    assert message in error_of(capsys, argv, 2)
+
+
+def test_config_typos_are_named_with_the_closest_key(capsys, tmp_path):
+    cfg = tmp_path / "c.json"
+    cfg.write_text(json.dumps({"epohcs": 3}))
+    assert "unknown key 'epohcs' (did you mean epochs?)" in error_of(capsys, ["--config", str(cfg)], 2)
+    cfg.write_text("{epochs: 3")
+    assert "not valid JSON" in error_of(capsys, ["--config", str(cfg)], 2)
+    assert "no such file" in error_of(capsys, ["--config", str(tmp_path / "none.json")], 2)
+
+
+# --- a run and its folder -----------------------------------------------------------------------------
+
+def test_a_run_writes_results_history_checkpoints_and_a_loadable_model(capsys, tmp_path, permute_pair):
+    out = tmp_path / "run"
+    argv = ["--method", "rehearsal+l2-sp", "--l2-sp-lambda", "0.01", "--epochs", "2", "--out", str(out), "--no-progress"]
+    assert cli.main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "A_head" in printed and f"wrote {out}/" in printed
+    record = json.loads((out / "results.json").read_text())
+    assert record["config"]["epochs"] == 2 and record["config"]["method"] == "rehearsal+l2-sp"
+    assert record["method"] == "rehearsal(10%)+l2-sp(λ=0.01)" and record["versions"]["tensorflow"].startswith("2.21")
+    assert [h["epoch"] for h in record["history"]] == [0, 1, 2]
+    rows = list(csv.DictReader((out / "history.csv").open()))
+    assert [int(r["epoch"]) for r in rows] == [0, 1, 2] and float(rows[-1]["B"]) == record["final"]["B"]
+    assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["epoch-0001.pkl", "epoch-0002.pkl"]
+    # the exported extractor + head.npz reproduce the reported task-B accuracy and the task-A features
+    layer = hub.load(str(out / "model"), trainable=True)
+    head = hub.load_head(str(out / "model"))
+    _, b = permute_pair
+    assert metrics.accuracy(head(layer(b.x_test)).numpy(), b.y_test) == pytest.approx(record["final"]["B"], abs=1e-9)
+    assert len(layer.trainable_variables) == 8  # it fine-tunes again
+
+
+def test_an_occupied_out_folder_is_refused_then_overwritten(capsys, tmp_path):
+    out = tmp_path / "run"
+    argv = ["--epochs", "1", "--out", str(out), "--no-progress", "--eval-every", "0"]
+    assert cli.main(argv) == 0
+    assert "already holds a run" in error_of(capsys, argv, 2)
+    assert cli.main([*argv, "--overwrite", "--seed", "1"]) == 0
+    assert json.loads((out / "results.json").read_text())["seed"] == 1
+
+
+def test_models_that_do_not_load_or_fit_fail_before_training(capsys, tmp_path):
+    import tensorflow as tf
+
+    assert "unknown model 'nope'" in error_of(capsys, ["--model", "nope", "--out", str(tmp_path / "a")], 1)
+    m = tf.Module()
+    m.__call__ = tf.function(lambda x: tf.reduce_mean(x, axis=[1, 2]), input_signature=[tf.TensorSpec([None, 28, 28, 1])])
+    tf.saved_model.save(m, str(tmp_path / "mnist-sized"))
+    err = error_of(capsys, ["--model", str(tmp_path / "mnist-sized"), "--out", str(tmp_path / "b")], 1)
+    assert "(None, 28, 28, 1)" in err and "(1258, 8, 8, 1)" in err
+    assert not (tmp_path / "b" / "checkpoints").exists()
+
+
+def test_a_diverging_loss_stops_with_a_clear_error(capsys, tmp_path):  # checkpoints kept: see test_train
+    out = tmp_path / "run"
+    err = error_of(capsys, ["--method", "l2-sp", "--l2-sp-lambda", "1e38", "--out", str(out), "--no-progress"], 1)
+    assert re.search(r"the training loss became (nan|inf) at epoch 1, step \d+ \(l2-sp", err) and "lower the learning rate or the penalty" in err
+    assert not (out / "results.json").exists()
+
+
+# --- processes: kill and resume, mirrored ----------------------------------------------------------------
+
+def run_cli(args, **kw):
+    env = dict(os.environ, PYTHONPATH=str(ROOT), WORKBOOK_PROGRESS="0")
+    return subprocess.Popen([sys.executable, "-m", "utils.finetune", *args], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, **kw)
+
+
+def weights(out):
+    epochs = sorted((out / "checkpoints").glob("epoch-*.pkl"))
+    with open(epochs[-1], "rb") as f:
+        state = pickle.load(f)
+    return state["backbone"] + state["head"]
+
+
+def test_killed_run_resumes_to_the_same_weights_and_metrics(tmp_path):
+    args = ["--method", "lp-ft+rehearsal", "--lp-ft-lp-epochs", "2", "--epochs", "12", "--seed", "2"]
+    whole = run_cli([*args, "--out", str(tmp_path / "whole")])
+    assert whole.wait(timeout=300) == 0, whole.stderr.read()
+
+    cut = tmp_path / "cut"
+    p = run_cli([*args, "--out", str(cut)])
+    deadline = time.time() + 240
+    while not (cut / "checkpoints" / "epoch-0003.pkl").exists():
+        assert p.poll() is None and time.time() < deadline, p.stderr.read() if p.poll() is not None else "too slow"
+        time.sleep(0.02)
+    p.send_signal(signal.SIGTERM)
+    assert p.wait(timeout=60) == 130
+    assert "--resume" in p.stderr.read()
+    saved = sorted(int(f.stem.split("-")[1]) for f in (cut / "checkpoints").glob("epoch-*.pkl"))
+    assert 3 <= saved[-1] < 12 and not (cut / "results.json").exists()  # really cut short
+
+    resumed = run_cli([*args, "--out", str(cut), "--resume"])
+    assert resumed.wait(timeout=300) == 0, resumed.stderr.read()
+    for v, w in zip(weights(tmp_path / "whole"), weights(cut), strict=True):
+        assert np.array_equal(v, w)
+    a, b = (json.loads((d / "results.json").read_text()) for d in (tmp_path / "whole", cut))
+    assert a["final"] == b["final"]
+
+
+MIRRORED_TOLERANCE = 0.01  # accuracy points: per-replica reductions sum in another order
+
+
+def test_mirrored_strategy_on_two_cpus_matches_the_default(tmp_path):
+    from utils.train import finetune
+
+    args = ["--method", "lp-ft+rehearsal+l2-sp", "--lp-ft-lp-epochs", "1", "--l2-sp-lambda", "0.01", "--epochs", "3",
+            "--strategy", "mirrored", "--out", str(tmp_path / "m")]
+    p = run_cli(args)
+    assert p.wait(timeout=300) == 0, p.stderr.read()
+    mirrored = json.loads((tmp_path / "m" / "results.json").read_text())
+    assert mirrored["config"]["replicas"] == 2
+    default = finetune(task="permute", method=[M.LPFT(lp_epochs=1), M.Rehearsal(), M.L2SP(0.01)], epochs=3)
+    for k in ("A_head", "A_probe", "B"):
+        assert abs(mirrored["final"][k] - default.final[k]) <= MIRRORED_TOLERANCE, (k, mirrored["final"], default.final)
+
+    refused = run_cli(["--method", "ewc", "--strategy", "mirrored", "--out", str(tmp_path / "e")])
+    assert refused.wait(timeout=120) == 1
+    err = refused.stderr.read().strip().splitlines()[-1]
+    assert err.startswith("error: ewc cannot train under a distribution strategy yet") and "l2-sp" in err
