@@ -9,7 +9,7 @@ FAST   ?= 0
 export TF_USE_LEGACY_KERAS := 1
 export TF_CPP_MIN_LOG_LEVEL := 2
 
-.PHONY: install models run test lab bench lint clean
+.PHONY: install models run test lab bench lint exercises clean
 
 $(STAMP): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,9 @@ lab: models
 
 bench: models
 	$(PY) benchmarks/bench_methods.py --compare
+
+exercises: $(STAMP)
+	$(PY) -m utils.exercise
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check utils tests benchmarks

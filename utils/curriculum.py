@@ -17,7 +17,7 @@ from pathlib import Path
 
 from . import paths
 
-NOTEBOOKS_DIR = paths.ROOT / "notebooks"
+NOTEBOOKS_DIR = paths.NOTEBOOKS_DIR
 
 
 @dataclass

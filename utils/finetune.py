@@ -29,6 +29,7 @@ import csv
 import difflib
 import io
 import json
+import logging
 import platform
 import shutil
 import signal
@@ -53,7 +54,7 @@ GENERAL = {  # key: (default, type, help)
     "resume": (False, bool, "continue the run in --out from its last complete epoch"),
     "overwrite": (False, bool, "replace the run in --out"),
     "strategy": ("default", str, "default | mirrored"),
-    "progress": (True, bool, "show a progress bar (--no-progress to hide it)"),
+    "progress": (None, bool, "show a progress bar (default: unless WORKBOOK_PROGRESS=0)"),
 }
 STRATEGIES = ("default", "mirrored")
 RESULTS, HISTORY, CHECKPOINTS, MODEL = "results.json", "history.csv", "checkpoints", "model"
@@ -245,6 +246,7 @@ def export_model(result, folder: Path) -> Path:
     folder = Path(folder)
     tmp = folder.with_name(f".{folder.name}.tmp")
     shutil.rmtree(tmp, ignore_errors=True)
+    logging.getLogger("tensorflow").setLevel(logging.WARNING)  # no "Assets written to" lines
     tf.saved_model.save(ctx.backbone._func, str(tmp))  # the loaded SavedModel object, weights updated in place
     kernel, bias = (w.numpy() for w in ctx.head.weights)
     np.savez(tmp / zoo.HEAD_FILE, kernel=kernel, bias=bias)

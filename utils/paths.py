@@ -6,3 +6,4 @@ ROOT = Path(__file__).resolve().parent.parent
 MODELS_DIR = ROOT / "data" / "models"
 TEXT_DIR = ROOT / "data" / "text"
 BUILD_DIR = ROOT / "build"
+NOTEBOOKS_DIR = ROOT / "notebooks"

@@ -48,15 +48,17 @@ def digit_grid(images, labels, predictions=None, ncols: int = 10, title: str = "
     return fig
 
 
-def forgetting_curves(histories: dict, title: str = "Fine-tuning on task B, measured every epoch"):
+def forgetting_curves(histories: dict, title: str = "Fine-tuning on task B, measured every epoch",
+                      keys=("A_head", "A_probe", "B")):
     """Per-epoch curves for each run: task-A accuracy (original head), task-A linear probe, task-B accuracy.
 
-    histories: {label: result.history (list of per-epoch dicts)}.
+    histories: {label: result.history (list of per-epoch dicts)}; keys: the panels to draw.
     """
     plt = _plt()
-    panels = [("A_head", "task A, original head (what users see)"), ("A_probe", "task A, re-fitted linear probe"),
-              ("B", "task B (new head)")]
-    fig, axes = plt.subplots(1, 3, figsize=(14, 3.8), sharey=True)
+    panels = [(k, n) for k, n in (("A_head", "task A, original head (what users see)"),
+                                  ("A_probe", "task A, re-fitted linear probe"), ("B", "task B (new head)")) if k in keys]
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.7 * len(panels), 3.8), sharey=True)
+    axes = np.atleast_1d(axes)
     for ax, (key, name) in zip(axes, panels):
         for label, hist in histories.items():
             rows = [r for r in hist if r.get(key) is not None]

@@ -1,0 +1,96 @@
+"""The exercise checks fail on wrong answers, and the learner copy fails its first check with the stubs."""
+
+import nbformat
+import numpy as np
+import pytest
+from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError
+
+from utils import exercise
+from utils.exercise import BEGIN, END, ExerciseCheckFailed
+from utils.paths import NOTEBOOKS_DIR
+
+NOTEBOOK = NOTEBOOKS_DIR / "03_coding_exercise.ipynb"
+
+
+def solution(name):
+    """The worked solution of function ``name``, executed from the notebook's own cell."""
+    import tensorflow as tf
+    import tf_keras as keras
+
+    from utils.exercise import accuracy
+    from utils.zoo import seed_everything
+
+    nb = nbformat.read(NOTEBOOK, as_version=4)
+    source = next(c.source for c in nb.cells if c.cell_type == "code" and f"def {name}(" in c.source)
+    namespace = {"np": np, "tf": tf, "keras": keras, "accuracy": accuracy, "seed_everything": seed_everything}
+    exec(source, namespace)
+    return namespace[name], source
+
+
+def test_strip_solutions_leaves_a_stub_that_names_the_function():
+    src = f"def f(x):\n    '''doc'''\n    {BEGIN}\n    return x + 1\n    {END}\n\nprint(1)"
+    out = exercise.strip_solutions(src)
+    assert "return x + 1" not in out and "'''doc'''" in out and out.endswith("print(1)")
+    assert '    raise NotImplementedError("write f() here, then run the check below")' in out
+    with pytest.raises(ValueError, match="without"):
+        exercise.strip_solutions(f"{BEGIN}\nx = 1")
+    with pytest.raises(ValueError, match="without"):
+        exercise.strip_solutions(f"x = 1\n{END}")
+
+
+def test_the_worked_solutions_pass_their_checks():
+    assert "OK" in exercise.check_preprocess(solution("preprocess")[0])
+    assert "OK" in exercise.check_l2sp(solution("l2sp_penalty")[0])
+
+
+@pytest.mark.parametrize("wrong, message", [
+    (lambda vs, anchors, s: 0.5 * s * sum(float(np.sum(v.numpy() ** 2)) for v in vs), "toward zero"),
+    (lambda vs, anchors, s: s * sum(__import__("tensorflow").reduce_sum((v - a) ** 2) for v, a in zip(vs, anchors)),
+     "missing the 1/2"),
+    (lambda vs, anchors, s: 0.5 * s * sum(__import__("tensorflow").reduce_sum(abs(v - a)) for v, a in zip(vs, anchors)),
+     "expected"),
+    (lambda vs, anchors, s: __import__("tensorflow").constant(0.5 * s * sum(float(np.sum((v.numpy() - a.numpy()) ** 2))
+                                                                            for v, a in zip(vs, anchors))),
+     "no gradient reaches the variables"),
+])
+def test_a_wrong_regulariser_is_caught(wrong, message):
+    with pytest.raises(ExerciseCheckFailed, match=message):
+        exercise.check_l2sp(wrong)
+
+
+@pytest.mark.parametrize("wrong, message", [
+    (lambda images, permutation=None: np.asarray(images, np.float32)[..., None], r"expected \[0, 1\]"),
+    (lambda images, permutation=None: np.asarray(images, np.float32) / 16, "add a channel axis"),
+    (lambda images, permutation=None: np.asarray(images, np.float64)[..., None] / 16, "expected float32"),
+    (lambda images, permutation=None: np.asarray(images, np.float32)[..., None] / 16, "for the permuted images"),
+])
+def test_wrong_preprocessing_is_caught(wrong, message):
+    with pytest.raises(ExerciseCheckFailed, match=message):
+        exercise.check_preprocess(wrong)
+
+
+def test_a_training_loop_that_ignores_the_penalty_is_caught():
+    fn, source = solution("train_and_validate")
+    assert "OK" in exercise.check_training(fn)
+    line = "total = loss + penalty(backbone.trainable_variables, anchors)"
+    assert line in source
+    namespace = dict(fn.__globals__)
+    exec(source.replace(line, "total = loss"), namespace)
+    with pytest.raises(ExerciseCheckFailed, match="A_head = .* the reference runner gets"):
+        exercise.check_training(namespace["train_and_validate"])
+
+
+def test_the_learner_copy_fails_its_first_check_with_the_stubs(tmp_path):
+    copy = exercise.learner_copy(NOTEBOOK, tmp_path)
+    nb = nbformat.read(copy, as_version=4)
+    text = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
+    assert BEGIN not in text and "raise NotImplementedError" in text and "x.reshape(n, 64, 1)" not in text
+    assert text.count("raise NotImplementedError") == 3
+    client = NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(NOTEBOOKS_DIR)}})
+    with pytest.raises(CellExecutionError) as failure:
+        client.execute()
+    assert failure.value.ename == "ExerciseCheckFailed" and "preprocess() is not written yet" in failure.value.evalue
+    failed = [c for c in nb.cells if c.cell_type == "code" and any(o.get("output_type") == "error" for o in c.outputs)]
+    first_check = next(c for c in nb.cells if "check" in c.metadata.get("tags", []))
+    assert failed == [first_check]
