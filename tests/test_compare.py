@@ -31,4 +31,4 @@ def test_cli_writes_json(tmp_path, monkeypatch, capsys):
 
 def test_default_suite_covers_every_method():
     names = {m.name for entry in compare.default_suite() for m in entry} | {"full"}  # full = WiSE-FT at α=1
-    assert names == set(M.REGISTRY)
+    assert names == set(M.REGISTRY) - {"token-dropout"}  # text only: notebook 04's suite

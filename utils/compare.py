@@ -65,8 +65,15 @@ def _rows(result) -> dict:
     return rows
 
 
-def compare(task: str = "permute", seeds: int = 3, epochs: int = 10, suite=None, progress: bool = True, **kw) -> dict:
-    """Run every entry of ``suite`` (default ``default_suite()``) for seeds 0..seeds-1; return the JSON summary."""
+def compare(task="permute", seeds: int = 3, epochs: int = 10, suite=None, progress: bool = True, keys=KEYS,
+            reuse_before: bool = False, **kw) -> dict:
+    """Run every entry of ``suite`` (default ``default_suite()``) for seeds 0..seeds-1; return the JSON summary.
+
+    task: a task-pair name or anything ``utils.train.finetune`` takes. suite entries: a list of methods, or
+    ``{"method": [...], **finetune_overrides}`` (e.g. a learning rate of its own). keys: the metrics summarised.
+    reuse_before: measure the pretrained model once and pass it to the other runs (slow evaluators).
+    kw: passed to every ``finetune`` call (model, evaluator, learning_rate...).
+    """
     from tqdm.std import tqdm
 
     from .train import finetune
@@ -76,16 +83,22 @@ def compare(task: str = "permute", seeds: int = 3, epochs: int = 10, suite=None,
     flags: dict = {}
     before = None
     t_start = time.perf_counter()
-    bar = tqdm(total=len(suite) * seeds, desc=f"compare {task}", disable=not progress, file=sys.stderr)
+    name = task if isinstance(task, str) else getattr(task, "name", None) or task[1].name
+    bar = tqdm(total=len(suite) * seeds, desc=f"compare {name}", disable=not progress, file=sys.stderr)
     for entry in suite:
+        entry = entry if isinstance(entry, dict) else {"method": entry}
+        methods = M.as_list(entry["method"])
+        overrides = {k: v for k, v in entry.items() if k != "method"}
         for seed in range(seeds):
-            r = finetune(task=task, method=entry, seed=seed, epochs=epochs, eval_every=0, progress=False, **kw)
-            before = before or {k: r.before[k] for k in ("A_head", "A_probe")}
-            uses_a = any(m.needs_task_a_data for m in entry)
+            known = {"before": before} if reuse_before and before is not None else {}
+            r = finetune(task=task, method=methods, seed=seed, epochs=epochs, eval_every=0, progress=False,
+                         **{**kw, **overrides, **known})
+            before = before or {k: v for k, v in r.before.items() if k in keys and k != "B"} or dict(r.before)
+            uses_a = any(m.needs_task_a_data for m in methods)
             for label, m in _rows(r).items():
-                slot = per_label.setdefault(label, {k: [] for k in (*KEYS, "train_seconds")})
+                slot = per_label.setdefault(label, {k: [] for k in (*keys, "train_seconds")})
                 flags[label] = uses_a
-                for k in KEYS:
+                for k in keys:
                     slot[k].append(m[k])
                 slot["train_seconds"].append(r.train_seconds)
             bar.update(1)
@@ -94,10 +107,12 @@ def compare(task: str = "permute", seeds: int = 3, epochs: int = 10, suite=None,
         label: {**{k: metrics.mean_std(v) for k, v in vals.items()}, "values": vals, "needs_task_a_data": flags[label]}
         for label, vals in per_label.items()
     }
+    protocol = {k: v for k, v in kw.items() if isinstance(v, (int, float, str))}
     return {
-        "task": task,
+        "task": name,
         "seeds": seeds,
-        "protocol": {"epochs": epochs, "optimizer": "Adam", **kw},
+        "keys": list(keys),
+        "protocol": {"epochs": epochs, "optimizer": "Adam", **protocol},
         "before": before,
         "methods": methods,
         "wall_seconds": time.perf_counter() - t_start,
@@ -105,19 +120,19 @@ def compare(task: str = "permute", seeds: int = 3, epochs: int = 10, suite=None,
 
 
 def table(summary: dict) -> str:
-    """The summary as a fixed-width text table, sorted by task-A head accuracy."""
-    before = summary["before"]
-    lines = [
-        f"task {summary['task']}, {summary['seeds']} seeds; pretrained: task-A head {before['A_head']:.3f}, "
-        f"probe {before['A_probe']:.3f}",
-        f"{'method':34s} {'task-A head':>14s} {'task-A probe':>14s} {'task B':>14s} {'retention':>9s} {'s/run':>6s}",
-    ]
-    rows = sorted(summary["methods"].items(), key=lambda kv: -kv[1]["A_head"]["mean"])
+    """The summary as a fixed-width text table, sorted by the first metric (task-A head accuracy for digits)."""
+    before, keys = summary["before"], summary.get("keys", list(KEYS))
+    names = {"A_head": "task-A head", "A_probe": "task-A probe", "B": "task B"}
+    pre = ", ".join(f"{names.get(k, k)} {v:.3f}" for k, v in before.items())
+    head = f"{'method':34s} " + " ".join(f"{names.get(k, k):>14s}" for k in keys)
+    retained = "A_head" in keys and "A_head" in before
+    lines = [f"task {summary['task']}, {summary['seeds']} seed(s); pretrained: {pre}",
+             head + (f" {'retention':>9s}" if retained else "") + f" {'s/run':>6s}"]
+    rows = sorted(summary["methods"].items(), key=lambda kv: -kv[1][keys[0]]["mean"])
     for label, m in rows:
-        cell = lambda k: f"{m[k]['mean']:.3f}±{m[k]['std']:.3f}"  # noqa: E731
-        ret = metrics.retention(before["A_head"], m["A_head"]["mean"])
-        lines.append(f"{label:34s} {cell('A_head'):>14s} {cell('A_probe'):>14s} {cell('B'):>14s} {ret:9.3f} "
-                     f"{m['train_seconds']['mean']:6.1f}")
+        cells = " ".join(f"{m[k]['mean']:.3f}±{m[k]['std']:.3f}".rjust(14) for k in keys)
+        ret = f" {metrics.retention(before['A_head'], m['A_head']['mean']):9.3f}" if retained else ""
+        lines.append(f"{label:34s} {cells}{ret} {m['train_seconds']['mean']:6.1f}")
     lines.append(f"wall time {summary['wall_seconds']:.0f} s")
     return "\n".join(lines)
 

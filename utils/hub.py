@@ -158,7 +158,8 @@ def input_signature(layer):
     if signature and obj is not None and signature in getattr(obj, "signatures", {}):
         concretes = [obj.signatures[signature]]
     else:
-        concretes = getattr(getattr(obj, "__call__", None), "concrete_functions", None) or []
+        call = getattr(obj, "__call__", None)  # noqa: B004  the restored tf.function, read for its signatures
+        concretes = getattr(call, "concrete_functions", None) or []
     for concrete in concretes:
         specs = [s for s in tf.nest.flatten(concrete.structured_input_signature) if isinstance(s, tf.TensorSpec)]
         if specs:

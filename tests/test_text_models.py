@@ -1,0 +1,63 @@
+"""The MiniLM port against sentence-transformers (fixture made with torch by scripts/minilm_reference.py)."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from utils import hub, text_models, text_tasks, zoo
+
+FIXTURE = json.loads((Path(__file__).parent / "fixtures" / "minilm_reference.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def pair():
+    for name in ("minilm-l6", "minilm-l6-preprocess"):
+        assert zoo.is_built(name), f"{name} is not built: make models"
+    return hub.load("minilm-l6-preprocess"), hub.load("minilm-l6", trainable=True)
+
+
+def test_token_ids_match_hugging_face(pair):
+    pre, _ = pair
+    ids = text_tasks.tokenize(pre, FIXTURE["sentences"])
+    assert ids.shape == (12, text_models.SEQ_LEN) and ids.dtype == np.int32
+    for row, want, sentence in zip(ids, FIXTURE["input_ids"], FIXTURE["sentences"]):
+        assert list(row[row != 0]) == want, sentence
+        assert not row[len(want):].any()  # padded with 0 after [SEP]
+
+
+def test_embeddings_match_sentence_transformers(pair):
+    pre, enc = pair
+    got = np.asarray(enc(pre(np.array(FIXTURE["sentences"]))))
+    want = np.array(FIXTURE["embeddings"], np.float32)
+    assert got.shape == (12, 384)
+    assert np.abs(got - want).max() <= 1e-5
+    assert np.allclose(np.linalg.norm(got, axis=1), 1, atol=1e-6)
+
+
+def test_padding_and_batching_do_not_change_an_embedding(pair):
+    pre, enc = pair
+    ids = text_tasks.tokenize(pre, FIXTURE["sentences"])
+    alone = np.asarray(enc(ids[:1, : len(FIXTURE["input_ids"][0])]))
+    assert np.abs(alone - np.asarray(enc(ids))[:1]).max() <= 1e-6
+    assert np.abs(text_tasks.embed(enc, ids, batch=5) - np.asarray(enc(ids))).max() <= 1e-6
+
+
+def test_long_texts_are_truncated_with_sep_last(pair):
+    pre, _ = pair
+    ids = text_tasks.tokenize(pre, ["word " * 100])
+    assert ids.shape == (1, 32) and ids[0, 0] == 101 and ids[0, -1] == 102 and (ids[0] != 0).all()
+
+
+def test_a_wrong_weights_file_is_refused(tmp_path):
+    folder = text_models.weights_folder()
+    for name in ("model.safetensors", "vocab.txt", "config.json"):
+        (tmp_path / name).write_bytes(b"not the model" if name == "model.safetensors" else (folder / name).read_bytes())
+    with pytest.raises(text_models.WeightsError, match="has sha256 .* expected 53aa5117"):
+        text_models.load_weights(tmp_path)
+
+
+def test_loading_the_preprocessor_registers_tensorflow_text_ops():
+    meta = zoo.read_meta(zoo.BUNDLED["minilm-l6-preprocess"].path)
+    assert meta["kind"] == "text_preprocessor" and meta["seq_len"] == 32 and meta["sha256"] == text_models.SHA256

@@ -1,0 +1,186 @@
+"""The text track's data and measurements: intents to fine-tune on, and the general ability to keep.
+
+Data (``data/text/``, written for this workbook, see its DATA_CARD.md):
+    intents.csv      customer-support messages, 8 intents, 95 train / 30 test each (the fine-tuning task)
+    paraphrases.csv  240 paraphrase pairs over 12 topics unrelated to support (retrieval of the paraphrase)
+    topics.csv       480 sentences over 8 topics, 40 train / 20 test each (a linear probe of the embeddings)
+
+``TextBench`` tokenises everything once and ``evaluator()`` returns the function the runner
+(``utils.train.finetune(evaluator=...)``) calls before and after fine-tuning:
+
+    B            intent accuracy of the new head (the new task)
+    retrieval    paraphrase retrieval top-1: for each sentence a, is its own b the nearest of all b's?
+    topic_probe  accuracy of a ridge probe re-fitted on the topic sentences' embeddings
+    spearman     Spearman correlation between all pairwise cosine similarities of the paraphrase
+                 sentences now and under the original model (1.0 = the geometry is unchanged)
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from . import data, metrics, paths
+
+EVAL_BATCH = 128
+
+
+def read_csv(name: str, folder: Path | None = None) -> list[dict]:
+    """Rows of ``data/text/NAME.csv`` as dicts."""
+    path = Path(folder or paths.TEXT_DIR) / f"{name}.csv"
+    if not path.exists():
+        raise FileNotFoundError(f"{path} is missing: it ships with the workbook (git checkout data/text)")
+    with open(path, newline="", encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
+def labelled(name: str, label_key: str, folder: Path | None = None, fraction: float = 1.0):
+    """(train texts, train labels, test texts, test labels, class names) of a labelled CSV with a split column
+    (``fraction``: the first share of every class in each split)."""
+    rows = _first_of_each(read_csv(name, folder), label_key, fraction)
+    classes = sorted({r[label_key] for r in rows})
+    index = {c: i for i, c in enumerate(classes)}
+    parts = {}
+    for split in ("train", "test"):
+        chosen = [r for r in rows if r["split"] == split]
+        parts[split] = ([r["text"] for r in chosen], np.array([index[r[label_key]] for r in chosen], np.int32))
+    return (*parts["train"], *parts["test"], classes)
+
+
+def _first_of_each(rows: list, key: str, fraction: float) -> list:
+    """The first ``fraction`` of the rows of every group ``key`` (order kept): a smaller, still balanced set."""
+    if fraction >= 1:
+        return rows
+    groups: dict = {}
+    for r in rows:
+        groups.setdefault((r[key], r.get("split")), []).append(r)
+    keep = {id(r) for g in groups.values() for r in g[: max(1, int(round(fraction * len(g))))]}
+    return [r for r in rows if id(r) in keep]
+
+
+def paraphrase_pairs(folder: Path | None = None, fraction: float = 1.0):
+    """(sentences a, sentences b, topics) of the paraphrase set (``fraction`` of each topic's pairs)."""
+    rows = _first_of_each(read_csv("paraphrases", folder), "topic", fraction)
+    return [r["sentence_a"] for r in rows], [r["sentence_b"] for r in rows], [r["topic"] for r in rows]
+
+
+def tokenize(preprocessor, texts) -> np.ndarray:
+    """int32 ids [N, L] from a preprocessor (``utils.hub.load("minilm-l6-preprocess")``), in batches."""
+    import tensorflow as tf
+
+    out = [preprocessor(tf.constant(texts[i : i + 512])).numpy() for i in range(0, len(texts), 512)]
+    return np.concatenate(out).astype(np.int32)
+
+
+def embed(encoder, ids, batch: int = EVAL_BATCH) -> np.ndarray:
+    """Embeddings of ids [N, L] in the original order, computed on batches of similar length, each cut to its
+    longest sentence: padding costs time (attention and every dense layer run on it) and changes nothing."""
+    ids = np.asarray(ids)
+    lengths = np.sum(ids != 0, axis=1)
+    order = np.argsort(lengths, kind="stable")
+    out = np.empty((len(ids), 0), np.float32)
+    parts = []
+    for i in range(0, len(ids), batch):
+        rows = order[i : i + batch]
+        parts.append(np.asarray(encoder(ids[rows, : int(lengths[rows].max())])))
+    out = np.concatenate(parts) if parts else out
+    result = np.empty_like(out)
+    result[order] = out
+    return result
+
+
+def retrieval_top1(a, b) -> float:
+    """Share of rows of ``a`` whose most cosine-similar row of ``b`` is their own pair (same index)."""
+    a = a / np.linalg.norm(a, axis=1, keepdims=True)
+    b = b / np.linalg.norm(b, axis=1, keepdims=True)
+    return float(np.mean(np.argmax(a @ b.T, axis=1) == np.arange(len(a))))
+
+
+def pairwise_similarities(x) -> np.ndarray:
+    """Cosine similarities of every unordered pair of rows (the upper triangle, flattened)."""
+    x = x / np.linalg.norm(x, axis=1, keepdims=True)
+    i, j = np.triu_indices(len(x), k=1)
+    return np.einsum("nd,nd->n", x[i], x[j])
+
+
+@dataclass
+class TextBench:
+    """The tokenised intent task and general-ability sets, plus the original model's similarities."""
+
+    intents: data.Task
+    intent_names: list
+    para_a: np.ndarray
+    para_b: np.ndarray
+    topic_train: np.ndarray
+    topic_train_y: np.ndarray
+    topic_test: np.ndarray
+    topic_test_y: np.ndarray
+    reference: np.ndarray = field(default=None, repr=False)
+
+    @classmethod
+    def build(cls, preprocessor, encoder=None, folder: Path | None = None, intent_fraction: float = 1.0,
+              general_fraction: float = 1.0, intent_test_fraction: float = 1.0) -> TextBench:
+        """Tokenise the CSVs; with ``encoder`` (the original model) also record the reference similarities.
+
+        intent_fraction: share of the intent training examples kept (stratified); general_fraction: share of
+        the paraphrase pairs and topic sentences kept (the first of each group): smaller is faster to measure;
+        intent_test_fraction: share of the intent test messages kept (the first of each intent).
+        """
+        xtr, ytr, xte, yte, names = labelled("intents", "label", folder)
+        if intent_test_fraction < 1:
+            _, _, xte, yte, _ = labelled("intents", "label", folder, intent_test_fraction)
+        task = data.Task("intents", tokenize(preprocessor, xtr), ytr, tokenize(preprocessor, xte), yte, len(names),
+                         "customer-support intents (data/text/intents.csv)")
+        if intent_fraction < 1:
+            task = task.subset(intent_fraction)
+        longest = int(max((task.x_train != 0).sum(1).max(), (task.x_test != 0).sum(1).max()))
+        task = data.Task(task.name, task.x_train[:, :longest], task.y_train, task.x_test[:, :longest], task.y_test,
+                         task.num_classes, task.description)  # no column of padding only: faster, same results
+        a, b, _ = paraphrase_pairs(folder, general_fraction)
+        ttr, ttr_y, tte, tte_y, _ = labelled("topics", "topic", folder, general_fraction)
+        bench = cls(task, names, tokenize(preprocessor, a), tokenize(preprocessor, b), tokenize(preprocessor, ttr),
+                    ttr_y, tokenize(preprocessor, tte), tte_y)
+        if encoder is not None:
+            bench.reference = pairwise_similarities(bench.general_embeddings(encoder)[0])
+        return bench
+
+    def general_embeddings(self, encoder):
+        """(paraphrase sentences a+b, topic train, topic test) embeddings under ``encoder``."""
+        para = embed(encoder, np.concatenate([self.para_a, self.para_b]))
+        return para, embed(encoder, self.topic_train), embed(encoder, self.topic_test)
+
+    def general_ability(self, encoder) -> dict:
+        """retrieval, topic_probe and spearman (the latter needs ``reference``) of an encoder (callable on ids)."""
+        para, ttr, tte = self.general_embeddings(encoder)
+        n = len(self.para_a)
+        out = {"retrieval": retrieval_top1(para[:n], para[n:]),
+               "topic_probe": metrics.linear_probe_accuracy(ttr, self.topic_train_y, tte, self.topic_test_y)}
+        if self.reference is not None:
+            out["spearman"] = metrics.spearman(pairwise_similarities(para), self.reference)
+        return out
+
+    def evaluator(self):
+        """evaluate(ctx) -> {B, retrieval, topic_probe, spearman} for ``utils.train.finetune(evaluator=...)``."""
+
+        import tensorflow as tf
+
+        cache = {"initial": None, "general": None}  # the pretrained encoder's general ability, for this run
+
+        def unchanged(ctx) -> bool:
+            return all(bool(tf.reduce_all(tf.equal(v, w))) for v, w in zip(ctx.backbone_variables, ctx.initial))
+
+        def evaluate(ctx) -> dict:
+            logits = ctx.head(embed(ctx.features, self.intents.x_test)).numpy()
+            if not unchanged(ctx):
+                general = self.general_ability(ctx.features)
+            elif cache["initial"] is ctx.initial[0]:  # still the pretrained encoder (a frozen run): measured already
+                general = cache["general"]
+            else:
+                general = self.general_ability(ctx.features)
+                cache.update(initial=ctx.initial[0], general=general)
+            return {"B": metrics.accuracy(logits, self.intents.y_test), **general}
+
+        return evaluate
