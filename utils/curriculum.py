@@ -2,8 +2,10 @@
 
 For each ``notebooks/NN_*.ipynb`` in order it prints one line (name, seconds, pass/fail), writes
 the executed copy to ``build/notebooks/`` and an HTML page to ``build/html/`` (also for a notebook
-that failed, up to the failing cell), and at the end exits non-zero naming every failed notebook
-and its cell. ``WORKBOOK_FAST=1`` in the environment selects each notebook's fast parameters.
+that failed, up to the failing cell), then ``build/REPORT.md`` (``utils.report``: seconds and status of
+each notebook, machine, library versions, every notebook's headline numbers, the figures), and exits
+non-zero naming every failed notebook and its cell. ``WORKBOOK_FAST=1`` in the environment selects each
+notebook's fast parameters.
 """
 
 from __future__ import annotations
@@ -96,11 +98,18 @@ def main(argv=None) -> int:
         selected = [p for p in selected if any(p.name.startswith(Path(n).name.split(".")[0]) for n in args.names)]
         if not selected:
             parser.error(f"no notebook matches {args.names}; notebooks: {', '.join(p.name for p in notebooks())}")
-    results = run(selected, args.out)
+    out = args.out.resolve()
+    os.environ["WORKBOOK_BUILD_DIR"] = str(out)  # the kernels write their figures and results there
+    for path in selected:  # no stale numbers: a notebook that fails before recording leaves none
+        (out / "results" / f"{path.stem}.json").unlink(missing_ok=True)
+    results = run(selected, out)
+    from .report import write_report
+
+    report = write_report(results, out)
     total = sum(r.seconds for r in results)
     failed = [r for r in results if not r.ok]
     print(f"{len(results) - len(failed)}/{len(results)} notebooks passed in {total:.1f} s; executed copies in "
-          f"{args.out / 'notebooks'}, HTML in {args.out / 'html'}")
+          f"{out / 'notebooks'}, HTML in {out / 'html'}, report {report}")
     for r in failed:
         print(f"FAILED: {r.name}, cell {r.failed_cell}: {r.error}", file=sys.stderr)
     return 1 if failed else 0

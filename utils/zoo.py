@@ -352,7 +352,8 @@ def main(argv=None) -> int:
             continue
         meta = build(n, args.out)
         where = args.out or BUNDLED[n].path
-        print(f"built {n} -> {where} (test accuracy {meta.get('test_accuracy', 'n/a')})")
+        detail = f"test accuracy {meta['test_accuracy']}" if "test_accuracy" in meta else meta.get("kind", "")
+        print(f"built {n} -> {where} ({detail})")
     return 0
 
 

@@ -1,0 +1,183 @@
+"""The run's report: headline numbers each notebook records, gathered into ``build/REPORT.md``.
+
+A notebook ends with ``report.record("02_capability_degradation", headline={...}, comparison=summary)``;
+that writes ``build/results/02_capability_degradation.json``. ``utils.curriculum`` (``make run``) then writes
+``build/REPORT.md``: one line per notebook (seconds, pass/fail), the machine, the library versions, every
+notebook's headline numbers and comparison tables, and the figures in ``build/figures/``.
+
+``python -m utils.report readme`` copies the README's results block and key figures from the last run
+(so the README's numbers are regenerated, never typed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import shutil
+import sys
+from pathlib import Path
+
+from . import paths
+from .checkpoint import write_atomic
+
+RESULTS_DIR = paths.BUILD_DIR / "results"
+FIGURES_DIR = paths.BUILD_DIR / "figures"
+README = paths.ROOT / "README.md"
+README_FIGURES = paths.ROOT / "docs" / "figures"
+README_START, README_END = "<!-- results:start -->", "<!-- results:end -->"
+KEY_FIGURES = ("02_pareto_permute", "04_text_pareto")
+
+
+def _plain(v):
+    if isinstance(v, dict):
+        return {str(k): _plain(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_plain(x) for x in v]
+    if hasattr(v, "item") and callable(v.item):  # numpy scalars
+        return v.item()
+    return v
+
+
+def record(notebook: str, results_dir: Path | None = None, **sections) -> Path:
+    """Save ``sections`` (``headline={name: number}``, comparison summaries of ``utils.compare``...) for the report."""
+    folder = Path(results_dir or RESULTS_DIR)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{notebook}.json"
+    body = {"notebook": notebook, "fast": os.environ.get("WORKBOOK_FAST") == "1", "sections": _plain(sections)}
+    write_atomic(path, (json.dumps(body, indent=2, ensure_ascii=False) + "\n").encode())
+    return path
+
+
+def load(results_dir: Path | None = None) -> dict:
+    """{notebook: recorded body} of every recorded notebook."""
+    folder = Path(results_dir or RESULTS_DIR)
+    return {p.stem: json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))} if folder.is_dir() else {}
+
+
+def _fmt(v) -> str:
+    return f"{v:.3f}" if isinstance(v, float) else str(v)
+
+
+def markdown_table(summary: dict) -> str:
+    """A ``utils.compare`` summary as a Markdown table (mean ± std over seeds), best first."""
+    keys = summary.get("keys", ["A_head", "A_probe", "B"])
+    names = {"A_head": "task A, original head", "A_probe": "task A, linear probe", "B": "task B"}
+    rows = sorted(summary["methods"].items(), key=lambda kv: -kv[1][keys[0]]["mean"])
+    lines = ["| method | " + " | ".join(names.get(k, k) for k in keys) + " |", "|---" * (len(keys) + 1) + "|"]
+    before = summary.get("before") or {}
+    if before:
+        lines.append("| pretrained | " + " | ".join(_fmt(before[k]) if k in before else "—" for k in keys) + " |")
+    for label, m in rows:
+        cells = [f"{m[k]['mean']:.3f}" + (f" ± {m[k]['std']:.3f}" if summary.get("seeds", 1) > 1 else "") for k in keys]
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _section(name: str, value) -> str:
+    if isinstance(value, dict) and "methods" in value:
+        protocol = value.get("protocol", {})
+        note = f"task `{value.get('task')}`, {value.get('seeds')} seed(s), " + ", ".join(f"{k} {v}" for k, v in protocol.items())
+        return f"**{name}** ({note})\n\n{markdown_table(value)}\n"
+    if isinstance(value, dict):
+        return f"**{name}**\n\n" + "\n".join(f"- {k}: {_fmt(v)}" for k, v in value.items()) + "\n"
+    return f"**{name}**: {_fmt(value)}\n"
+
+
+def machine() -> dict:
+    info = {"platform": platform.platform(), "python": platform.python_version(), "cpus": os.cpu_count()}
+    try:
+        pages, size = os.sysconf("SC_PHYS_PAGES"), os.sysconf("SC_PAGE_SIZE")
+        info["memory_gib"] = round(pages * size / 2**30, 1)
+    except (ValueError, OSError, AttributeError):
+        pass
+    return info
+
+
+def versions() -> dict:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {}
+    for dist in ("tensorflow", "tf_keras", "tensorflow-hub", "tensorflow-text", "numpy", "scikit-learn", "matplotlib"):
+        try:
+            out[dist] = version(dist)
+        except PackageNotFoundError:
+            out[dist] = "not installed"
+    return out
+
+
+def write_report(runs: list, out_dir: Path | None = None) -> Path:
+    """Write ``REPORT.md`` in ``out_dir`` (default build/) from the notebook runs and the recorded results."""
+    out_dir = Path(out_dir or paths.BUILD_DIR)
+    recorded = load(out_dir / "results")
+    fast = os.environ.get("WORKBOOK_FAST") == "1"
+    lines = [
+        "# Workbook report", "",
+        f"`make run{' FAST=1' if fast else ''}` on {datetime.datetime.now().strftime('%Y-%m-%d %H:%M')}, "
+        f"{'fast' if fast else 'full'} parameters. Machine: " + ", ".join(f"{k} {v}" for k, v in machine().items()) + ".",
+        "Libraries: " + ", ".join(f"{k} {v}" for k, v in versions().items()) + ".", "",
+        "| notebook | seconds | result |", "|---|---:|---|",
+    ]
+    for r in runs:
+        status = "passed" if r.ok else f"FAILED at cell {r.failed_cell}: {r.error}"
+        lines.append(f"| {r.name} | {r.seconds:.1f} | {status} |")
+    lines.append(f"| **total** | {sum(r.seconds for r in runs):.1f} | {sum(r.ok for r in runs)}/{len(runs)} passed |")
+    for name, body in recorded.items():
+        lines += ["", f"## {name}", ""]
+        for section, value in body["sections"].items():
+            lines.append(_section(section, value))
+    figures = sorted((out_dir / "figures").glob("*.png"))
+    if figures:
+        lines += ["", "## Figures", ""] + [f"![{f.stem}](figures/{f.name})" for f in figures]
+    path = out_dir / "REPORT.md"
+    write_atomic(path, ("\n".join(lines) + "\n").encode())
+    return path
+
+
+def update_readme(readme: Path = README, results_dir: Path | None = None) -> list[str]:
+    """Replace the README's results block with the recorded comparisons and copy the key figures next to it."""
+    recorded = load(results_dir)
+    text = readme.read_text()
+    if README_START not in text or README_END not in text:
+        raise ValueError(f"{readme} has no {README_START} ... {README_END} block")
+    missing = [n for n in ("02_capability_degradation", "04_text_models") if n not in recorded]
+    if missing:
+        raise FileNotFoundError(f"no recorded results for {', '.join(missing)}: run `make run` first")
+    block = []
+    for name, title in (("02_capability_degradation", "Images (notebook 02)"), ("04_text_models", "Text (notebook 04)")):
+        body = recorded[name]
+        mode = "`make run FAST=1`" if body["fast"] else "`make run`"
+        for section, value in body["sections"].items():
+            if isinstance(value, dict) and "methods" in value:
+                block += [f"**{title}**, from {mode}: {_section(section, value)}"]
+    README_FIGURES.mkdir(parents=True, exist_ok=True)
+    copied = []
+    for stem in KEY_FIGURES:
+        source = (Path(results_dir).parent if results_dir else paths.BUILD_DIR) / "figures" / f"{stem}.png"
+        if source.exists():
+            shutil.copyfile(source, README_FIGURES / source.name)
+            block.append(f"![{stem}](docs/figures/{source.name})\n")
+            copied.append(source.name)
+    head, rest = text.split(README_START, 1)
+    _, tail = rest.split(README_END, 1)
+    readme.write_text(head + README_START + "\n" + "\n".join(block) + "\n" + README_END + tail)
+    return copied
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m utils.report", description=__doc__.split("\n\n")[0])
+    parser.add_argument("command", choices=["readme"], help="readme: refresh README.md's results block and figures")
+    parser.parse_args(argv)
+    try:
+        copied = update_readme()
+    except (ValueError, FileNotFoundError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    print(f"updated {README} (figures: {', '.join(copied) or 'none'})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
