@@ -71,8 +71,7 @@ def test_wrong_preprocessing_is_caught(wrong, message):
 
 
 def test_a_training_loop_that_ignores_the_penalty_is_caught():
-    fn, source = solution("train_and_validate")
-    assert "OK" in exercise.check_training(fn)
+    fn, source = solution("train_and_validate")  # it passes check_training: notebook 03's check cell runs it
     line = "total = loss + penalty(backbone.trainable_variables, anchors)"
     assert line in source
     namespace = dict(fn.__globals__)

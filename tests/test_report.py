@@ -20,7 +20,7 @@ SUMMARY = {"task": "permute", "seeds": 3, "keys": ["A_head", "B"], "protocol": {
 
 
 def test_report_has_a_line_per_notebook_the_numbers_and_the_figures(tmp_path):
-    report.record("02_x", results_dir=tmp_path / "results", comparison=SUMMARY, headline={"gap": 0.40625})
+    report.record("02_x", results_dir=tmp_path / "results", comparison=SUMMARY, headline={"gap": 0.40625, "methods": 5})
     (tmp_path / "figures").mkdir()
     (tmp_path / "figures" / "02_pareto_permute.png").write_bytes(b"png")
     runs = [NotebookRun("01_a.ipynb", 12.5, True), NotebookRun("02_x.ipynb", 30.0, False, 7, "AssertionError: x")]
@@ -29,7 +29,7 @@ def test_report_has_a_line_per_notebook_the_numbers_and_the_figures(tmp_path):
     assert "| **total** | 42.5 | 1/2 passed |" in text and "tensorflow 2.21.0" in text and "cpus" in text
     assert "| rehearsal(40%) | 0.988 ± 0.005 | 0.971 ± 0.001 |" in text  # best first
     assert text.index("rehearsal(40%)") < text.index("| full |") and "| pretrained | 0.987 | — |" in text
-    assert "- gap: 0.406" in text and "![02_pareto_permute](figures/02_pareto_permute.png)" in text
+    assert "- gap: 0.406" in text and "- methods: 5" in text and "![02_pareto_permute](figures/02_pareto_permute.png)" in text
 
 
 def test_readme_block_is_regenerated_from_the_recorded_results(tmp_path, monkeypatch):

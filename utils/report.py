@@ -76,8 +76,13 @@ def markdown_table(summary: dict) -> str:
     return "\n".join(lines)
 
 
+def is_comparison(value) -> bool:
+    """True for a ``utils.compare`` summary."""
+    return isinstance(value, dict) and isinstance(value.get("methods"), dict) and "keys" in value
+
+
 def _section(name: str, value) -> str:
-    if isinstance(value, dict) and "methods" in value:
+    if is_comparison(value):
         protocol = value.get("protocol", {})
         note = f"task `{value.get('task')}`, {value.get('seeds')} seed(s), " + ", ".join(f"{k} {v}" for k, v in protocol.items())
         return f"**{name}** ({note})\n\n{markdown_table(value)}\n"
@@ -150,7 +155,7 @@ def update_readme(readme: Path = README, results_dir: Path | None = None) -> lis
         body = recorded[name]
         mode = "`make run FAST=1`" if body["fast"] else "`make run`"
         for section, value in body["sections"].items():
-            if isinstance(value, dict) and "methods" in value:
+            if is_comparison(value):
                 block += [f"**{title}**, from {mode}: {_section(section, value)}"]
     README_FIGURES.mkdir(parents=True, exist_ok=True)
     copied = []
