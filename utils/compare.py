@@ -22,6 +22,7 @@ from pathlib import Path
 
 from . import data, metrics
 from . import methods as M
+from .checkpoint import write_atomic
 
 WISE_SWEEP = (0.25, 0.5, 0.75, 1.0)
 KEYS = ("A_head", "A_probe", "B")
@@ -151,9 +152,7 @@ def main(argv=None) -> int:
     print(table(summary))
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = args.out.with_suffix(args.out.suffix + ".tmp")
-        tmp.write_text(json.dumps(summary, indent=2))
-        tmp.replace(args.out)
+        write_atomic(args.out, json.dumps(summary, indent=2).encode())
         print(f"wrote {args.out}")
     return 0
 

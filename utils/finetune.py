@@ -30,14 +30,13 @@ import difflib
 import io
 import json
 import logging
-import platform
 import shutil
 import signal
 import sys
 import time
 from pathlib import Path
 
-from . import data, hub
+from . import data, hub, report
 from . import methods as M
 from .checkpoint import write_atomic
 
@@ -225,16 +224,6 @@ def prepare_out(out: Path, resume: bool, overwrite: bool) -> None:
         shutil.rmtree(p) if p.is_dir() else p.unlink()
 
 
-def versions() -> dict:
-    import numpy
-    import tensorflow as tf
-    import tensorflow_hub
-    import tf_keras
-
-    return {"python": platform.python_version(), "tensorflow": tf.__version__, "tf_keras": tf_keras.__version__,
-            "tensorflow_hub": tensorflow_hub.__version__, "numpy": numpy.__version__, "platform": platform.platform()}
-
-
 def export_model(result, folder: Path) -> Path:
     """Save the fine-tuned feature extractor as a SavedModel (+ the new head and model.json), atomically."""
     import numpy as np
@@ -299,7 +288,7 @@ def run(settings: dict):
     export_model(result, out / MODEL)
     config = {k: v for k, v in settings.items() if k != "methods"}
     config.update(out=str(out), replicas=strategy.num_replicas_in_sync if strategy else 1)
-    record = {**result.to_dict(), "config": {**config, **result.config}, "versions": versions(),
+    record = {**result.to_dict(), "config": {**config, **result.config}, "versions": {**report.versions(), **report.machine()},
               "wall_seconds": time.perf_counter() - t0, "files": [RESULTS, HISTORY, CHECKPOINTS, MODEL]}
     write_history(result.history, out / HISTORY)
     write_atomic(out / RESULTS, (json.dumps(record, indent=2) + "\n").encode())
