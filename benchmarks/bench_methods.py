@@ -19,7 +19,7 @@ from utils import methods as M
 from utils.train import finetune
 
 METHODS = [
-    M.FrozenBackbone(), M.LPFT(), M.L2SP(0.1), M.EWC(0.1), M.LwF(1.0), M.Rehearsal(0.1), M.Rehearsal(0.4),
+    M.FrozenBackbone(), M.LPFT(), M.L2SP(0.1), M.EWC(0.1), M.LwF(1.0), M.Rehearsal(0.1), M.Rehearsal(0.5),
     M.LoRA(16), M.Dropout(0.5), M.WeightDecay(l2=1e-3), M.Augment(), M.WiSEFT(0.5, sweep=(0.5,)),
 ]
 

@@ -6,18 +6,28 @@ from utils import data
 
 def test_digits_split_is_fixed_stratified_and_disjoint():
     a = data.digits()
-    assert a.x_train.shape[1:] == (8, 8, 1) and len(a.x_train) + len(a.x_test) == 1797
+    assert a.x_train.shape[1:] == (8, 8, 1) and len(a.x_train) + len(a.x_val) + len(a.x_test) == 1797
     assert abs(len(a.x_test) / 1797 - 0.3) < 0.002
+    assert abs(len(a.x_val) / (len(a.x_train) + len(a.x_val)) - data.VAL_FRACTION) < 0.005
     assert a.x_train.dtype == np.float32 and 0 <= a.x_train.min() and a.x_train.max() <= 1
-    # stratified: every class keeps ~30% in test
+    # stratified: every class keeps ~30% in test and ~15% of the rest in validation
     for c in range(10):
-        n_test, n_all = np.sum(a.y_test == c), np.sum(a.y_test == c) + np.sum(a.y_train == c)
-        assert abs(n_test / n_all - 0.3) < 0.02
-    # disjoint: no test image is also a training image
+        n_test, n_val, n_train = (np.sum(y == c) for y in (a.y_test, a.y_val, a.y_train))
+        assert abs(n_test / (n_test + n_val + n_train) - 0.3) < 0.02
+        assert abs(n_val / (n_val + n_train) - data.VAL_FRACTION) < 0.02
+    # disjoint: no test or validation image is also a training image
     train = {x.tobytes() for x in a.x_train}
-    assert sum(x.tobytes() in train for x in a.x_test) <= 2  # the raw data has a couple of exact duplicate images
+    for held_out in (a.x_test, a.x_val):
+        assert sum(x.tobytes() in train for x in held_out) <= 2  # the raw data has a couple of exact duplicate images
     b = data.digits()
-    assert np.array_equal(a.x_train, b.x_train) and np.array_equal(a.y_test, b.y_test)
+    assert np.array_equal(a.x_train, b.x_train) and np.array_equal(a.y_test, b.y_test) and np.array_equal(a.x_val, b.x_val)
+
+
+def test_train_val_test_indices_partition_the_data():
+    y = np.repeat(np.arange(10), 50)
+    train, val, test = data.train_val_test_split(y)
+    assert sorted(np.concatenate([train, val, test]).tolist()) == list(range(500))
+    assert len(test) == 150 and len(val) == round(0.15 * 35) * 10
 
 
 def test_permutation_is_fixed_and_is_a_permutation():
@@ -28,6 +38,7 @@ def test_permutation_is_fixed_and_is_a_permutation():
     assert np.array_equal(b.y_train, a.y_train)
     flat_a, flat_b = a.x_train.reshape(len(a.x_train), 64), b.x_train.reshape(len(b.x_train), 64)
     assert np.array_equal(flat_b, flat_a[:, p])
+    assert np.array_equal(b.x_val.reshape(len(b.x_val), 64), a.x_val.reshape(len(a.x_val), 64)[:, p])
 
 
 def test_rot90_and_split():
@@ -45,7 +56,7 @@ def test_subset_keeps_every_class_and_the_fraction():
     s = a.subset(0.05)
     assert set(np.unique(s.y_train)) == set(range(10))
     assert abs(len(s.y_train) - 0.05 * len(a.y_train)) <= 10
-    assert s.x_test is a.x_test
+    assert s.x_test is a.x_test and s.x_val is a.x_val
     with pytest.raises(ValueError, match="fraction"):
         a.subset(0)
 

@@ -76,7 +76,7 @@ def test_a_training_loop_that_ignores_the_penalty_is_caught():
     assert line in source
     namespace = dict(fn.__globals__)
     exec(source.replace(line, "total = loss"), namespace)
-    with pytest.raises(ExerciseCheckFailed, match="A_head = .* the reference runner gets"):
+    with pytest.raises(ExerciseCheckFailed, match="A_head_val = .* the reference runner gets"):
         exercise.check_training(namespace["train_and_validate"])
 
 

@@ -104,6 +104,24 @@ def test_an_occupied_out_folder_is_refused_then_overwritten(capsys, tmp_path):
     assert json.loads((out / "results.json").read_text())["seed"] == 1
 
 
+def test_an_out_path_that_is_a_file_is_refused_before_training(capsys, tmp_path):
+    f = tmp_path / "notes.txt"
+    f.write_text("mine")
+    err = error_of(capsys, ["--out", str(f), "--no-progress"], 2)
+    assert "is a file, not a folder" in err
+    err = error_of(capsys, ["--out", str(f / "run"), "--no-progress"], 2)
+    assert "is a file, so no folder can be made inside it" in err
+    assert f.read_text() == "mine" and sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
+
+
+def test_a_run_at_chance_level_ends_with_a_warning_naming_the_learning_rate(capsys, tmp_path):
+    assert cli.main(["--lr", "1", "--epochs", "1", "--eval-every", "0", "--out", str(tmp_path / "r"), "--no-progress"]) == 0
+    captured = capsys.readouterr()
+    warning = [ln for ln in captured.err.splitlines() if ln.startswith("warning:")]
+    assert len(warning) == 1 and "chance level" in warning[0] and "learning rate of 1 is probably too high" in warning[0]
+    assert "Traceback" not in captured.err
+
+
 def test_models_that_do_not_load_or_fit_fail_before_training(capsys, tmp_path):
     import tensorflow as tf
 
@@ -112,7 +130,7 @@ def test_models_that_do_not_load_or_fit_fail_before_training(capsys, tmp_path):
     m.__call__ = tf.function(lambda x: tf.reduce_mean(x, axis=[1, 2]), input_signature=[tf.TensorSpec([None, 28, 28, 1])])
     tf.saved_model.save(m, str(tmp_path / "mnist-sized"))
     err = error_of(capsys, ["--model", str(tmp_path / "mnist-sized"), "--out", str(tmp_path / "b")], 1)
-    assert "(None, 28, 28, 1)" in err and "(1258, 8, 8, 1)" in err
+    assert "(None, 28, 28, 1)" in err and "(1069, 8, 8, 1)" in err
     assert not (tmp_path / "b" / "checkpoints").exists()
 
 
@@ -125,8 +143,8 @@ def test_a_diverging_loss_stops_with_a_clear_error(capsys, tmp_path):  # checkpo
 
 # --- processes: kill and resume, mirrored ----------------------------------------------------------------
 
-def run_cli(args, **kw):
-    env = dict(os.environ, PYTHONPATH=str(ROOT), WORKBOOK_PROGRESS="0")
+def run_cli(args, env=None, **kw):
+    env = env or dict(os.environ, PYTHONPATH=str(ROOT), WORKBOOK_PROGRESS="0")
     return subprocess.Popen([sys.executable, "-m", "utils.finetune", *args], env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, **kw)
 
@@ -183,3 +201,43 @@ def test_mirrored_strategy_on_two_cpus_matches_the_default(tmp_path):
     assert refused.wait(timeout=120) == 1
     err = refused.stderr.read().strip().splitlines()[-1]
     assert err.startswith("error: ewc cannot train under a distribution strategy yet") and "l2-sp" in err
+
+
+def free_ports(n):
+    import socket
+
+    sockets = [socket.socket() for _ in range(n)]
+    for s in sockets:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+def test_multi_worker_on_two_local_processes_matches_the_default(tmp_path):
+    from utils.train import finetune
+
+    workers = [f"127.0.0.1:{p}" for p in free_ports(2)]
+    procs = []
+    for index in range(2):
+        config = json.dumps({"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}})
+        procs.append(run_cli(["--strategy", "multi-worker", "--epochs", "3", "--out", str(tmp_path / f"w{index}")],
+                             env=dict(os.environ, PYTHONPATH=str(ROOT), WORKBOOK_PROGRESS="0", TF_CONFIG=config)))
+    try:
+        codes = [p.wait(timeout=240) for p in procs]
+    finally:
+        for p in procs:
+            p.kill()
+    assert codes == [0, 0], [p.stderr.read()[-2000:] for p in procs]
+    chief, other = (json.loads((tmp_path / f"w{i}" / "results.json").read_text()) for i in range(2))
+    assert chief["config"]["replicas"] == 2 and chief["final"] == other["final"]  # one model, trained together
+    default = finetune(task="permute", epochs=3)
+    for k in ("A_head", "B"):
+        assert abs(chief["final"][k] - default.final[k]) <= MIRRORED_TOLERANCE, (k, chief["final"], default.final)
+
+
+def test_multi_worker_without_tf_config_says_what_to_set(capsys, tmp_path, monkeypatch):
+    monkeypatch.delenv("TF_CONFIG", raising=False)
+    err = error_of(capsys, ["--strategy", "multi-worker", "--out", str(tmp_path / "a"), "--no-progress"], 1)
+    assert "needs TF_CONFIG on every worker" in err

@@ -26,5 +26,5 @@ def test_linear_probe_separates_separable_data_and_fails_on_noise():
 
 
 def test_mean_std():
-    assert metrics.mean_std([1, 2, 3]) == {"mean": 2.0, "std": pytest.approx(np.std([1, 2, 3]))}
+    assert metrics.mean_std([1, 2, 3]) == {"mean": 2.0, "std": pytest.approx(1.0), "n": 3, "values": [1.0, 2.0, 3.0]}
     assert metrics.mean_std([0.5])["std"] == 0.0

@@ -2,12 +2,12 @@
 
 Writes JSON (``--out``) and prints the same as a table:
 
-    {"task", "seeds", "protocol", "before": {"A_head", "A_probe"},
-     "methods": {LABEL: {"A_head": {"mean", "std"}, "A_probe": {...}, "B": {...}, "train_seconds": {...},
-                         "values": {"A_head": [per seed], ...}, "needs_task_a_data": bool}}}
+    {"task", "seeds", "first_seed", "protocol", "before": {"A_head", "A_probe", ...},
+     "methods": {LABEL: {"A_head": {"mean", "std", "n", "values"}, "A_probe": {...}, "B": {...},
+                         "A_head_val": {...}, "B_val": {...}, "train_seconds": {...}, "needs_task_a_data": bool}}}
 
 The suite (``default_suite()``) runs each method at its defaults plus a small, stated sweep: L2-SP and EWC
-at two strengths, rehearsal at two fractions (10% and 40% of each batch). WiSE-FT needs no training of its own: the runs
+at two strengths, rehearsal at two fractions (10% and 50% of each batch). WiSE-FT needs no training of its own: the runs
 marked with it are fine-tuned once and evaluated at alpha = 0.25, 0.5, 0.75 and 1; alpha = 1 *is*
 the plain fine-tuned model, reported under the base method's name ("full", "lp-ft(...)").
 """
@@ -26,6 +26,7 @@ from .checkpoint import write_atomic
 
 WISE_SWEEP = (0.25, 0.5, 0.75, 1.0)
 KEYS = ("A_head", "A_probe", "B")
+VALIDATION_KEYS = ("A_head_val", "B_val")  # also summarised when measured: choices are made on these
 
 
 def default_suite():
@@ -40,7 +41,7 @@ def default_suite():
         [M.EWC(0.3)],
         [M.LwF(1.0)],
         [M.Rehearsal(0.1)],
-        [M.Rehearsal(0.4)],
+        [M.Rehearsal(0.5)],
         [M.LoRA(16)],
         [M.Dropout(0.5)],
         [M.WeightDecay(l2=1e-3)],
@@ -48,14 +49,41 @@ def default_suite():
         [M.EarlyStopping()],
         [M.Rehearsal(0.1), M.EWC(0.1)],
         [M.LPFT(), M.LwF(1.0)],
+        *rehearsal_schedules(),
     ]
 
 
-def _rows(result) -> dict:
+def headline_suite():
+    """The runs notebook 02's headline claims are about (its fast run): full and frozen, the methods that keep
+    task A (rehearsal, EWC, LP-FT with LwF or WiSE-FT) and the rehearsal schedules of the frontier."""
+    return [
+        [M.WiSEFT(0.5, sweep=WISE_SWEEP)],
+        [M.FrozenBackbone()],
+        [M.LPFT(), M.WiSEFT(0.5, sweep=WISE_SWEEP)],
+        [M.EWC(0.1)],
+        [M.Rehearsal(0.1)],
+        [M.Rehearsal(0.5)],
+        [M.LPFT(), M.LwF(1.0)],
+        *rehearsal_schedules(),
+    ]
+
+
+REHEARSAL_SCHEDULES = ((10, 5e-3), (20, 5e-3))  # (epochs, learning rate) beside the protocol's (10, 3e-3)
+
+
+def rehearsal_schedules(fraction: float = 0.5) -> list[dict]:
+    """Rehearsal trained longer and at a higher rate: joint training of two tasks has more to fit. Which
+    schedule is best is chosen on the validation split (notebook 02), never on test."""
+    method = M.Rehearsal(fraction)
+    return [{"method": [M.Rehearsal(fraction)], "epochs": e, "learning_rate": lr,
+             "label": f"{method.label}[{e}ep,lr={lr:g}]"} for e, lr in REHEARSAL_SCHEDULES]
+
+
+def _rows(result, label=None) -> dict:
     """{label: final metrics} of one run; a WiSE-FT run gives one row per alpha of its sweep."""
     sweep = result.extra.get("wise_ft")
     if not sweep:
-        return {result.method: result.final}
+        return {label or result.method: result.final}
     base = result.method.rsplit("+wise-ft", 1)[0].rsplit("wise-ft", 1)[0].rstrip("+") or "full"
     rows = {}
     for alpha, m in sweep.items():
@@ -67,11 +95,12 @@ def _rows(result) -> dict:
 
 
 def compare(task="permute", seeds: int = 3, epochs: int = 10, suite=None, progress: bool = True, keys=KEYS,
-            reuse_before: bool = False, **kw) -> dict:
-    """Run every entry of ``suite`` (default ``default_suite()``) for seeds 0..seeds-1; return the JSON summary.
+            reuse_before: bool = False, first_seed: int = 0, **kw) -> dict:
+    """Run every entry of ``suite`` (default ``default_suite()``) for ``seeds`` seeds from ``first_seed``;
+    return the JSON summary (each metric's mean, std and per-seed values; the validation metrics too).
 
     task: a task-pair name or anything ``utils.train.finetune`` takes. suite entries: a list of methods, or
-    ``{"method": [...], **finetune_overrides}`` (e.g. a learning rate of its own). keys: the metrics summarised.
+    ``{"method": [...], "label": optional row name, **finetune_overrides}`` (e.g. a learning rate of its own). keys: the metrics summarised.
     reuse_before: measure the pretrained model once and pass it to the other runs (slow evaluators).
     kw: passed to every ``finetune`` call (model, evaluator, learning_rate...).
     """
@@ -89,31 +118,34 @@ def compare(task="permute", seeds: int = 3, epochs: int = 10, suite=None, progre
     for entry in suite:
         entry = entry if isinstance(entry, dict) else {"method": entry}
         methods = M.as_list(entry["method"])
-        overrides = {k: v for k, v in entry.items() if k != "method"}
-        for seed in range(seeds):
+        overrides = {"epochs": epochs, **{k: v for k, v in entry.items() if k not in ("method", "label")}}
+        for seed in range(first_seed, first_seed + seeds):
             known = {"before": before} if reuse_before and before is not None else {}
-            r = finetune(task=task, method=methods, seed=seed, epochs=epochs, eval_every=0, progress=False,
+            r = finetune(task=task, method=methods, seed=seed, eval_every=0, progress=False,
                          **{**kw, **overrides, **known})
-            before = before or {k: v for k, v in r.before.items() if k in keys and k != "B"} or dict(r.before)
+            before = before or {k: v for k, v in r.before.items()
+                                if k in (*keys, *VALIDATION_KEYS) and k not in ("B", "B_val")} or dict(r.before)
             uses_a = any(m.needs_task_a_data for m in methods)
-            for label, m in _rows(r).items():
-                slot = per_label.setdefault(label, {k: [] for k in (*keys, "train_seconds")})
+            for label, m in _rows(r, entry.get("label")).items():
+                measured = (*keys, *(k for k in VALIDATION_KEYS if k in m and k not in keys))
+                slot = per_label.setdefault(label, {k: [] for k in (*measured, "train_seconds")})
                 flags[label] = uses_a
-                for k in keys:
+                for k in measured:
                     slot[k].append(m[k])
                 slot["train_seconds"].append(r.train_seconds)
             bar.update(1)
     bar.close()
     methods = {
-        label: {**{k: metrics.mean_std(v) for k, v in vals.items()}, "values": vals, "needs_task_a_data": flags[label]}
+        label: {**{k: metrics.mean_std(v) for k, v in vals.items()}, "needs_task_a_data": flags[label]}
         for label, vals in per_label.items()
     }
     protocol = {k: v for k, v in kw.items() if isinstance(v, (int, float, str))}
     return {
         "task": name,
         "seeds": seeds,
+        "first_seed": first_seed,
         "keys": list(keys),
-        "protocol": {"epochs": epochs, "optimizer": "Adam", **protocol},
+        "protocol": {"epochs": epochs, "optimizer": "Adam", "schedule": "cosine", **protocol},
         "before": before,
         "methods": methods,
         "wall_seconds": time.perf_counter() - t_start,
@@ -127,7 +159,7 @@ def table(summary: dict) -> str:
     pre = ", ".join(f"{names.get(k, k)} {v:.3f}" for k, v in before.items())
     head = f"{'method':34s} " + " ".join(f"{names.get(k, k):>14s}" for k in keys)
     retained = "A_head" in keys and "A_head" in before
-    lines = [f"task {summary['task']}, {summary['seeds']} seed(s); pretrained: {pre}",
+    lines = [f"task {summary['task']}, mean ± sample std over {summary['seeds']} seed(s); pretrained: {pre}",
              head + (f" {'retention':>9s}" if retained else "") + f" {'s/run':>6s}"]
     rows = sorted(summary["methods"].items(), key=lambda kv: -kv[1][keys[0]]["mean"])
     for label, m in rows:

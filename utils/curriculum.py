@@ -52,6 +52,7 @@ def execute(path: Path, out_dir: Path = paths.BUILD_DIR, timeout: int = 900) -> 
     from nbconvert import HTMLExporter
 
     nb = nbformat.read(path, as_version=4)
+    os.environ["WORKBOOK_NOTEBOOK"] = path.stem  # the kernel records its check cells under this name
     client = NotebookClient(nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}})
     t0 = time.perf_counter()
     ok, error = True, ""
@@ -101,7 +102,8 @@ def main(argv=None) -> int:
     out = args.out.resolve()
     os.environ["WORKBOOK_BUILD_DIR"] = str(out)  # the kernels write their figures and results there
     for path in selected:  # no stale numbers: a notebook that fails before recording leaves none
-        (out / "results" / f"{path.stem}.json").unlink(missing_ok=True)
+        for kind in ("results", "checks"):
+            (out / kind / f"{path.stem}.json").unlink(missing_ok=True)
     results = run(selected, out)
     from .report import write_report
 

@@ -1,8 +1,12 @@
 """Task A and the task-B variants, as numpy arrays ready for ``tf.data`` or a training loop.
 
 Task A is scikit-learn's copy of the UCI handwritten digits (1,797 images, 8x8, 10 classes,
-licence CC BY 4.0), split 70/30, stratified, with a fixed seed. Every task-B variant is built
-from the *same* split, so a test image of task A never appears in a training set of task B.
+licence CC BY 4.0), split 70/30 into training and test, stratified, with a fixed seed; 15% of the
+training part (stratified, its own fixed seed) is held out again as the *validation* split. Every
+choice (a hyperparameter, a "best" method, a stopping epoch, a WiSE-FT alpha) is made on validation
+accuracy; test accuracy is only reported. The bundled models are pretrained on the training part
+only, so validation images are unseen by them too. Every task-B variant is built from the *same*
+split, so a test or validation image of task A never appears in a training set of task B.
 
 Images are float32 ``[N, 8, 8, 1]`` in ``[0, 1]``; labels are int32 ``[N]``.
 
@@ -14,11 +18,13 @@ Task pairs (``task_pair(name)``):
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 SPLIT_SEED = 0  # seed of the 70/30 split: fixed, so every model and notebook sees the same split
+VAL_SEED = 2  # seed of the validation split carved from the training part
+VAL_FRACTION = 0.15  # share of each class of the training part held out for validation
 PERMUTATION_SEED = 1  # seed of the fixed pixel permutation of task B "permute"
 TEST_FRACTION = 0.3
 TASK_PAIRS = ("permute", "rot90", "split")
@@ -28,7 +34,8 @@ TASK_PAIRS = ("permute", "rot90", "split")
 class Task:
     """A classification task: train and test arrays plus what they are.
 
-    x_train, x_test: float32 [N, 8, 8, 1] in [0, 1]; y_train, y_test: int32 [N] in [0, num_classes).
+    x_train, x_val, x_test: float32 [N, 8, 8, 1] in [0, 1]; y_*: int32 [N] in [0, num_classes).
+    x_val / y_val: the validation split, for choices (None when a task has none); test is only reported.
     """
 
     name: str
@@ -38,6 +45,12 @@ class Task:
     y_test: np.ndarray
     num_classes: int
     description: str = ""
+    x_val: np.ndarray | None = None
+    y_val: np.ndarray | None = None
+
+    @property
+    def has_validation(self) -> bool:
+        return self.y_val is not None and len(self.y_val) > 0
 
     @property
     def input_shape(self) -> tuple[int, ...]:
@@ -50,22 +63,23 @@ class Task:
             raise ValueError(f"fraction must be in (0, 1], got {fraction}")
         if fraction == 1:
             return self
-        rng = np.random.default_rng(seed)
-        keep = []
-        for c in range(self.num_classes):
-            idx = np.flatnonzero(self.y_train == c)
-            n = max(1, int(round(fraction * len(idx))))
-            keep.append(rng.choice(idx, size=n, replace=False))
-        keep = np.sort(np.concatenate(keep))
-        return Task(
-            f"{self.name}[{fraction:g}]",
-            self.x_train[keep],
-            self.y_train[keep],
-            self.x_test,
-            self.y_test,
-            self.num_classes,
-            self.description,
-        )
+        keep = stratified_sample(self.y_train, fraction, seed)
+        return replace(self, name=f"{self.name}[{fraction:g}]", x_train=self.x_train[keep], y_train=self.y_train[keep])
+
+    def map_inputs(self, fn, name: str, description: str) -> Task:
+        """The same task with ``fn`` applied to the inputs of every split (labels and splits unchanged)."""
+        return replace(self, name=name, description=description, x_train=fn(self.x_train), x_test=fn(self.x_test),
+                       x_val=None if self.x_val is None else fn(self.x_val))
+
+
+def stratified_sample(y: np.ndarray, fraction: float, seed: int) -> np.ndarray:
+    """Sorted indices of ``fraction`` of every class of ``y`` (at least one each), drawn with ``seed``."""
+    rng = np.random.default_rng(seed)
+    keep = []
+    for c in np.unique(y):
+        idx = np.flatnonzero(y == c)
+        keep.append(rng.choice(idx, size=max(1, int(round(fraction * len(idx)))), replace=False))
+    return np.sort(np.concatenate(keep))
 
 
 def stratified_split(y: np.ndarray, test_fraction: float = TEST_FRACTION, seed: int = SPLIT_SEED):
@@ -80,6 +94,14 @@ def stratified_split(y: np.ndarray, test_fraction: float = TEST_FRACTION, seed: 
     return np.sort(np.concatenate(train)), np.sort(np.concatenate(test))
 
 
+def train_val_test_split(y: np.ndarray):
+    """(train, validation, test) indices of ``y``: the fixed 70/30 split, then ``VAL_FRACTION`` of the
+    training part held out (stratified, ``VAL_SEED``). Sorted, disjoint, covering ``y``."""
+    train, test = stratified_split(y)
+    inner_train, inner_val = stratified_split(y[train], VAL_FRACTION, VAL_SEED)
+    return train[inner_train], train[inner_val], test
+
+
 def digits(classes=range(10)) -> Task:
     """Task A: the UCI digits restricted to ``classes`` (relabelled 0..len(classes)-1)."""
     from sklearn.datasets import load_digits
@@ -87,7 +109,7 @@ def digits(classes=range(10)) -> Task:
     bunch = load_digits()
     x = (bunch.images.astype(np.float32) / 16.0)[..., None]
     y = bunch.target.astype(np.int32)
-    train, test = stratified_split(y)
+    train, val, test = train_val_test_split(y)
     classes = list(classes)
     relabel = {c: i for i, c in enumerate(classes)}
 
@@ -95,9 +117,9 @@ def digits(classes=range(10)) -> Task:
         idx = idx[np.isin(y[idx], classes)]
         return x[idx], np.array([relabel[v] for v in y[idx]], dtype=np.int32)
 
-    (xtr, ytr), (xte, yte) = pick(train), pick(test)
+    (xtr, ytr), (xva, yva), (xte, yte) = pick(train), pick(val), pick(test)
     name = "digits" if classes == list(range(10)) else f"digits{classes[0]}-{classes[-1]}"
-    return Task(name, xtr, ytr, xte, yte, len(classes), f"UCI handwritten digits, classes {classes}")
+    return Task(name, xtr, ytr, xte, yte, len(classes), f"UCI handwritten digits, classes {classes}", xva, yva)
 
 
 def pixel_permutation(seed: int = PERMUTATION_SEED, size: int = 64) -> np.ndarray:
@@ -109,10 +131,6 @@ def permute_pixels(x: np.ndarray, permutation: np.ndarray) -> np.ndarray:
     """Apply a pixel permutation to images [N, H, W, C] (same permutation for every image)."""
     n, h, w, c = x.shape
     return x.reshape(n, h * w, c)[:, permutation, :].reshape(n, h, w, c)
-
-
-def _transformed(task: Task, name: str, fn, description: str) -> Task:
-    return Task(name, fn(task.x_train), task.y_train, fn(task.x_test), task.y_test, task.num_classes, description)
 
 
 def translate(x: np.ndarray, dx: int, dy: int) -> np.ndarray:
@@ -150,7 +168,7 @@ def shifted(task: Task, kind: str, level: float = 1) -> Task:
         fn, name = (lambda x: permute_pixels(x, perm)), "permute"
     else:
         raise ValueError(f"unknown shift {kind!r}: choose one of {', '.join(SHIFTS)}")
-    return _transformed(task, name, fn, f"{task.description}, {name}")
+    return task.map_inputs(fn, name, f"{task.description}, {name}")
 
 
 def task_pair(name: str) -> tuple[Task, Task]:
@@ -160,5 +178,56 @@ def task_pair(name: str) -> tuple[Task, Task]:
         return a, shifted(a, name)
     if name == "split":
         a, b = digits(range(5)), digits(range(5, 10))
-        return a, Task("split", b.x_train, b.y_train, b.x_test, b.y_test, b.num_classes, "digits 5-9, relabelled 0-4")
+        return a, replace(b, name="split", description="digits 5-9, relabelled 0-4")
     raise ValueError(f"unknown task {name!r}: choose one of {', '.join(TASK_PAIRS)}")
+
+
+class InvalidDataError(ValueError):
+    """A task's arrays cannot be trained on; the message names the array, the first bad row and the fix."""
+
+
+def _first_row(mask: np.ndarray) -> int:
+    return int(np.flatnonzero(mask.reshape(len(mask), -1).any(axis=1))[0])
+
+
+def validate(task: Task, role: str = "task") -> None:
+    """Raise InvalidDataError, before any training, when ``task`` cannot be trained on.
+
+    Checks every split (train, validation when present, test): non-empty; as many labels as inputs;
+    numeric inputs (float, or integer token ids) without NaN or inf; integer labels in [0, num_classes);
+    the same example shape in every split.
+    """
+    where = f"{role} {task.name!r}"
+    if not isinstance(task.num_classes, (int, np.integer)) or task.num_classes < 2:
+        raise InvalidDataError(f"{where}: num_classes must be an integer >= 2, got {task.num_classes!r}")
+    splits = [("train", task.x_train, task.y_train), ("test", task.x_test, task.y_test)]
+    if task.x_val is not None or task.y_val is not None:
+        splits.insert(1, ("val", task.x_val, task.y_val))
+    shape = None
+    for split, x, y in splits:
+        if x is None or y is None:
+            raise InvalidDataError(f"{where}: x_{split} and y_{split} must both be given (or both left out)")
+        x, y = np.asarray(x), np.asarray(y)
+        if len(x) == 0:
+            raise InvalidDataError(f"{where}: x_{split} is empty: every split needs at least one example")
+        if len(x) != len(y):
+            raise InvalidDataError(f"{where}: x_{split} has {len(x)} examples but y_{split} has {len(y)} labels")
+        if x.dtype.kind not in "fiu":
+            raise InvalidDataError(f"{where}: x_{split} has dtype {x.dtype}: inputs must be float "
+                                   "(images, float32) or integer token ids; convert with .astype(np.float32)")
+        if x.dtype.kind == "f" and not np.isfinite(x).all():
+            row = _first_row(~np.isfinite(x))
+            raise InvalidDataError(f"{where}: x_{split} row {row} holds NaN or inf: clean or drop that row "
+                                   f"(np.isfinite(x).all(axis=...) finds them)")
+        if y.ndim != 1 or y.dtype.kind not in "iu":
+            raise InvalidDataError(f"{where}: y_{split} must be a 1-D array of integer class ids, got dtype {y.dtype} "
+                                   f"and shape {y.shape} (one-hot labels: use y.argmax(axis=1))")
+        bad = (y < 0) | (y >= task.num_classes)
+        if bad.any():
+            row = int(np.flatnonzero(bad)[0])
+            raise InvalidDataError(f"{where}: y_{split} row {row} is {int(y[row])}, outside [0, {task.num_classes}): "
+                                   f"labels must be 0..num_classes-1")
+        if shape is not None and x.shape[1:] != shape:
+            raise InvalidDataError(f"{where}: x_{split} examples have shape {x.shape[1:]} but x_train's have {shape}: "
+                                   "every split must be preprocessed the same way")
+        shape = x.shape[1:]

@@ -8,11 +8,12 @@ Every setting is a flag, and the same keys may come from ``--config FILE.json`` 
     --task      permute | rot90 | split (task B; task A is the model's pretraining task)
     --method    one method of ``utils.methods`` or several joined by "+", each with its own options
                 (``--ewc-lambda``, ``--rehearsal-fraction``, ``--lora-rank``... see ``--help``)
-    --epochs --batch-size --lr --seed --eval-every   the protocol
+    --epochs --batch-size --lr --schedule --seed --eval-every   the protocol
     --out DIR   where the run is written (default build/runs/TASK-METHOD-seedSEED)
     --resume    continue the run in --out from its last complete epoch
     --overwrite replace the run in --out
-    --strategy  default | mirrored (tf.distribute.MirroredStrategy over the GPUs, or 2 logical CPUs)
+    --strategy  default | mirrored (tf.distribute.MirroredStrategy over the GPUs, or 2 logical CPUs) |
+                multi-worker (MultiWorkerMirroredStrategy: the same command on every worker, TF_CONFIG set)
 
 It writes under ``--out``: ``results.json`` (config, library versions, per-epoch and final metrics,
 seconds), ``history.csv``, ``checkpoints/`` (one per epoch; an interrupted run resumes from the
@@ -34,6 +35,7 @@ import shutil
 import signal
 import sys
 import time
+import warnings
 from pathlib import Path
 
 from . import data, hub, report
@@ -47,15 +49,17 @@ GENERAL = {  # key: (default, type, help)
     "epochs": (10, int, "training epochs (>= 1)"),
     "batch_size": (32, int, "examples per step (>= 1)"),
     "lr": (3e-3, float, "Adam learning rate (0 < lr <= 1)"),
+    "schedule": ("cosine", str, "learning-rate schedule: cosine (decays to 0 over the run) | constant"),
     "seed": (0, int, "random seed (>= 0): same seed, same result"),
     "eval_every": (1, int, "measure task A and B every this many epochs (0: only at the end)"),
     "out": (None, str, "output folder (default build/runs/TASK-METHOD-seedSEED)"),
     "resume": (False, bool, "continue the run in --out from its last complete epoch"),
     "overwrite": (False, bool, "replace the run in --out"),
-    "strategy": ("default", str, "default | mirrored"),
+    "strategy": ("default", str, "default | mirrored | multi-worker (one process per worker, TF_CONFIG set)"),
     "progress": (None, bool, "show a progress bar (default: unless WORKBOOK_PROGRESS=0)"),
 }
-STRATEGIES = ("default", "mirrored")
+STRATEGIES = ("default", "mirrored", "multi-worker")
+SCHEDULES = ("cosine", "constant")  # utils.train.SCHEDULES, without importing TensorFlow for --help
 RESULTS, HISTORY, CHECKPOINTS, MODEL = "results.json", "history.csv", "checkpoints", "model"
 ALIASES = {"lambda": "strength"}  # --ewc-lambda is --ewc-strength
 
@@ -181,6 +185,8 @@ def _check_ranges(s: dict) -> None:
             raise UsageError(f"{_flag(key)} must be {rule}, got {s[key]}")
     if s["task"] not in data.TASK_PAIRS:
         raise UsageError(f"unknown task {s['task']!r}{_closest(s['task'], data.TASK_PAIRS)}; tasks: {', '.join(data.TASK_PAIRS)}")
+    if s["schedule"] not in SCHEDULES:
+        raise UsageError(f"--schedule must be one of {', '.join(SCHEDULES)}, got {s['schedule']!r}")
     if s["strategy"] not in STRATEGIES:
         raise UsageError(f"--strategy must be one of {', '.join(STRATEGIES)}, got {s['strategy']!r}")
     if s["resume"] and s["overwrite"]:
@@ -213,6 +219,11 @@ def default_out(settings: dict) -> Path:
 
 def prepare_out(out: Path, resume: bool, overwrite: bool) -> None:
     """Refuse to mix two runs in one folder; clear ours with ``overwrite``."""
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out} is a file, not a folder: choose a folder for the run (it is created if missing)")
+    blocker = next((p for p in out.parents if p.exists() and not p.is_dir()), None)
+    if blocker is not None:
+        raise UsageError(f"--out {out}: {blocker} is a file, so no folder can be made inside it: choose another --out")
     ours = [out / RESULTS, out / HISTORY, out / CHECKPOINTS, out / MODEL]
     present = [p for p in ours if p.exists() and (not p.is_dir() or any(p.iterdir()))]
     if not present or resume:
@@ -236,7 +247,8 @@ def export_model(result, folder: Path) -> Path:
     tmp = folder.with_name(f".{folder.name}.tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     logging.getLogger("tensorflow").setLevel(logging.WARNING)  # no "Assets written to" lines
-    tf.saved_model.save(ctx.backbone._func, str(tmp))  # the loaded SavedModel object, weights updated in place
+    loaded = ctx.backbone._func  # the loaded SavedModel object, its weights updated in place
+    tf.saved_model.save(loaded.exportable() if isinstance(loaded, hub.Endpoint) else loaded, str(tmp))
     kernel, bias = (w.numpy() for w in ctx.head.weights)
     np.savez(tmp / zoo.HEAD_FILE, kernel=kernel, bias=bias)
     source = zoo.read_meta(hub.resolve(result.model)) if not hub.is_hub_handle(hub.resolve(result.model)) else {}
@@ -259,32 +271,46 @@ def write_history(history: list, path: Path) -> None:
     write_atomic(path, buf.getvalue().encode())
 
 
+METRICS = {  # key: (what it is, which split)
+    "A_head": ("task A, original head", "test"),
+    "A_head_val": ("task A, original head", "validation"),
+    "A_probe": ("task A, re-fitted linear probe", "test"),
+    "B": ("task B, new head", "test"),
+    "B_val": ("task B, new head", "validation"),
+}
+
+
 def summary_table(result) -> str:
-    """before / after / change of each metric, as printed at the end of a run."""
+    """before / after / change of each metric with its split, as printed at the end of a run.
+
+    Validation numbers are the ones to choose settings on; test numbers are only reported.
+    """
     lines = [f"{result.task} · {result.method} · {result.steps} steps · {result.train_seconds:.1f} s training",
-             f"{'metric':<8} {'before':>7} {'after':>7} {'change':>7}"]
-    for k in ("A_head", "A_probe", "B"):
+             f"{'metric':<11} {'what':<31} {'split':<10} {'before':>7} {'after':>7} {'change':>7}"]
+    for k, (what, split) in METRICS.items():
         if k in result.final:
             b, a = result.before.get(k), result.final[k]
-            change = f"{a - b:+.3f}" if b is not None else ""
-            lines.append(f"{k:<8} {b:>7.3f} {a:>7.3f} {change:>7}" if b is not None else f"{k:<8} {'':>7} {a:>7.3f}")
+            before, change = (f"{b:>7.3f}", f"{a - b:+7.3f}") if b is not None else (" " * 7, "")
+            lines.append(f"{k:<11} {what:<31} {split:<10} {before} {a:>7.3f} {change}".rstrip())
     return "\n".join(lines)
 
 
 def run(settings: dict):
     """Fine-tune with ``settings`` (from ``parse``) and write the run folder; returns the FineTuneResult."""
-    from .train import finetune, mirrored_strategy
+    from .train import ChanceLevelWarning, finetune, mirrored_strategy, multi_worker_strategy
 
     out = Path(settings["out"]) if settings["out"] else default_out(settings)
     prepare_out(out, settings["resume"], settings["overwrite"])
-    strategy = mirrored_strategy() if settings["strategy"] == "mirrored" else None
+    strategy = {"mirrored": mirrored_strategy, "multi-worker": multi_worker_strategy}.get(settings["strategy"], lambda: None)()
     t0 = time.perf_counter()
-    result = finetune(
-        settings["model"], settings["task"], settings["methods"], epochs=settings["epochs"],
-        batch_size=settings["batch_size"], learning_rate=settings["lr"], seed=settings["seed"],
-        eval_every=settings["eval_every"], progress=settings["progress"], checkpoint_dir=out / CHECKPOINTS,
-        resume=settings["resume"], strategy=strategy,
-    )
+    with warnings.catch_warnings():  # main() prints result.warnings as one line each
+        warnings.simplefilter("ignore", ChanceLevelWarning)
+        result = finetune(
+            settings["model"], settings["task"], settings["methods"], epochs=settings["epochs"],
+            batch_size=settings["batch_size"], learning_rate=settings["lr"], schedule=settings["schedule"], seed=settings["seed"],
+            eval_every=settings["eval_every"], progress=settings["progress"], checkpoint_dir=out / CHECKPOINTS,
+            resume=settings["resume"], strategy=strategy,
+        )
     export_model(result, out / MODEL)
     config = {k: v for k, v in settings.items() if k != "methods"}
     config.update(out=str(out), replicas=strategy.num_replicas_in_sync if strategy else 1)
@@ -326,6 +352,8 @@ def main(argv=None) -> int:
     finally:
         signal.signal(signal.SIGTERM, previous)
     print(summary_table(result))
+    for note in result.warnings:
+        print(f"warning: {note}", file=sys.stderr)
     print(f"wrote {result.out}/: {RESULTS}, {HISTORY}, {CHECKPOINTS}/, {MODEL}/ (load it with utils.hub.load)")
     return 0
 

@@ -7,9 +7,21 @@
       ``"https://tfhub.dev/google/imagenet/mobilenet_v2_100_224/feature_vector/5"``, which needs
       the network the first time (then it is cached under ``TFHUB_CACHE_DIR``).
 
+Any SavedModel that can be called on a batch loads, not only TF-Hub's "reusable SavedModel" form:
+
+    * reusable SavedModels (TF Hub, ``tf.saved_model.save`` of a tf_keras model; the bundled models):
+      ``hub.KerasLayer`` as it is;
+    * a plain ``tf.Module`` saved with a ``__call__`` tf.function: its variables are found by walking
+      the restored object, so it fine-tunes too;
+    * a Keras 3 ``model.export(path)`` archive: its ``serve`` endpoint (the ``serving_default``
+      signature's function); a single output is taken automatically; trainable through the exported
+      ``trainable_variables``.
+
+Loading a SavedModel runs its graph: load only models you trust (TensorFlow's security guidance).
+
 Every problem is reported before any training starts, by an exception that says what was
-wrong and what to do: ``ModelNotFoundError``, ``NotASavedModelError``, ``HubOfflineError``,
-``StaleHubCacheError``, ``IncompatibleInputError`` (all subclasses of ``ModelLoadError``).
+wrong and what to do: ``ModelNotFoundError``, ``NotASavedModelError``, ``CorruptModelError``,
+``HubOfflineError``, ``StaleHubCacheError``, ``IncompatibleInputError`` (all ``ModelLoadError``).
 """
 
 from __future__ import annotations
@@ -38,6 +50,14 @@ class ModelNotFoundError(ModelLoadError):
 
 class NotASavedModelError(ModelLoadError):
     """The path exists but holds no saved_model.pb / saved_model.pbtxt."""
+
+
+class CorruptModelError(ModelLoadError):
+    """The SavedModel's files are there but cannot be read (a truncated or damaged variables file)."""
+
+
+class NotTrainableError(ModelLoadError):
+    """The model exposes no trainable variables, so a method that fine-tunes the backbone cannot run."""
 
 
 class HubOfflineError(ModelLoadError):
@@ -138,15 +158,128 @@ def load(model, trainable: bool = False, **kwargs):
     import tensorflow_hub as hub
 
     location = resolve(model)
-    if not is_hub_handle(location) and zoo.read_meta(location).get("kind") == "text_preprocessor":
-        import tensorflow_text  # noqa: F401  registers the ops the preprocessor uses (NormalizeUTF8...)
+    handle = location
     try:
-        return hub.KerasLayer(location, trainable=trainable, **kwargs)
+        if not is_hub_handle(location):
+            if zoo.read_meta(location).get("kind") == "text_preprocessor":
+                import tensorflow_text  # noqa: F401  registers the ops the preprocessor uses (NormalizeUTF8...)
+            if not kwargs and _form(location) != "reusable":
+                handle = Endpoint.load(location)
+        return hub.KerasLayer(handle, trainable=trainable, **kwargs)
+    except ModelLoadError:
+        raise
     except Exception as e:  # tensorflow raises many kinds; say which model failed, keep the cause
-        hint = ""
-        if "Op type not registered" in str(e):
-            hint = " (a text model: `import tensorflow_text` before loading it)"
-        raise ModelLoadError(f"could not load {model!r} from {location}: {type(e).__name__}: {e}{hint}") from e
+        raise _load_error(model, location, e) from e
+
+
+def _load_error(model, location, e: Exception) -> ModelLoadError:
+    text = f"{type(e).__name__}: {e}".strip()
+    if any(s in text for s in ("DataLoss", "OutOfRange", "truncated", "corrupt", "Read less bytes", "Checksum")):
+        return CorruptModelError(
+            f"the variables of {model!r} in {location}/variables cannot be read: the file is truncated or "
+            f"damaged ({text.splitlines()[0][:200]}). Copy or download the model again (bundled models: "
+            f"`python -m utils.zoo build NAME`)")
+    hint = " (a text model: `import tensorflow_text` before loading it)" if "Op type not registered" in text else ""
+    return ModelLoadError(f"could not load {model!r} from {location}: {text}{hint}")
+
+
+def _form(location) -> str:
+    """"reusable" (TF-Hub form: a __call__ plus variable lists, or no trainable variables at all), "module" (a
+    __call__ whose trainable variables are not listed), "keras3" (a ``serve`` endpoint); read from saved_model.pb, nothing run."""
+    from tensorflow.python.saved_model import loader_impl
+
+    graph = loader_impl.parse_saved_model(str(location)).meta_graphs[0]
+    children = {c.local_name for c in graph.object_graph_def.nodes[0].children}
+    if "__call__" in children:
+        listed = "trainable_variables" in children or "variables" in children
+        trainable = any(n.WhichOneof("kind") == "variable" and n.variable.trainable for n in graph.object_graph_def.nodes)
+        return "reusable" if listed or not trainable else "module"
+    if "serve" in children:
+        return "keras3"
+    raise NotASavedModelError(
+        f"{location} is a SavedModel that cannot be called: it has no __call__ function and no `serve` endpoint "
+        f"(signatures: {', '.join(graph.signature_def) or 'none'}). Save the model with tf.saved_model.save on a "
+        "tf.Module or tf_keras model, or with Keras 3's model.export(path)")
+
+
+def _tracked_variables(root) -> list:
+    """Every tf.Variable reachable from a restored SavedModel object, each once, in a fixed order."""
+    import tensorflow as tf
+
+    seen, found, stack = set(), [], [root]
+    while stack:
+        obj = stack.pop()
+        if id(obj) in seen:
+            continue
+        seen.add(id(obj))
+        if isinstance(obj, tf.Variable):
+            found.append(obj)
+            continue
+        children = getattr(obj, "_trackable_children", None)
+        if callable(children):
+            stack.extend(child for _, child in sorted(children().items(), reverse=True))
+    return found
+
+
+def _single_output(outputs):
+    if isinstance(outputs, dict):
+        if len(outputs) != 1:
+            raise ModelLoadError(f"the model returns {len(outputs)} outputs ({', '.join(outputs)}): load it with "
+                                 "hub.KerasLayer(path, signature=..., output_key=...) to choose one")
+        return next(iter(outputs.values()))
+    if isinstance(outputs, (list, tuple)):
+        if len(outputs) != 1:
+            raise ModelLoadError(f"the model returns {len(outputs)} outputs: choose one with hub.KerasLayer(..., output_key=...)")
+        return outputs[0]
+    return outputs
+
+
+class Endpoint:
+    """A SavedModel that is not in TF-Hub's reusable form, as the callable with variables ``hub.KerasLayer``
+    takes: a plain ``tf.Module`` with ``__call__``, or a Keras 3 export reached through ``serve``.
+
+    variables / trainable_variables: what fine-tuning changes (found by walking the restored object when
+    the SavedModel does not list them). input_spec: the ``tf.TensorSpec`` of the input.
+    """
+
+    def __init__(self, loaded, function, variables, trainable_variables, input_spec, location):
+        self.loaded, self.function, self.input_spec, self.location = loaded, function, input_spec, location
+        self.variables, self.trainable_variables = list(variables), list(trainable_variables)
+
+    @classmethod
+    def load(cls, location) -> Endpoint:
+        import tensorflow as tf
+
+        form = _form(location)
+        loaded = tf.saved_model.load(str(location))
+        if form == "keras3":
+            function = loaded.serve
+            variables = list(loaded.variables)
+            trainable = list(loaded.trainable_variables)
+        else:
+            function = loaded.__call__
+            variables = _tracked_variables(loaded)
+            trainable = [v for v in variables if v.trainable]
+        concretes = getattr(function, "concrete_functions", None) or []
+        specs = [s for c in concretes[:1] for s in tf.nest.flatten(c.structured_input_signature)
+                 if isinstance(s, tf.TensorSpec)]
+        return cls(loaded, function, variables, trainable, specs[0] if specs else None, str(location))
+
+    def __call__(self, x):
+        return _single_output(self.function(x))
+
+    def __str__(self) -> str:
+        return self.location
+
+    def exportable(self):
+        """A ``tf.Module`` with this model's variables and a ``__call__`` of fixed input signature, ready for
+        ``tf.saved_model.save`` (it reloads as a "module" form SavedModel)."""
+        import tensorflow as tf
+
+        module = tf.Module()
+        module.model_variables = self.variables
+        module.__call__ = tf.function(lambda x: self(x), input_signature=[self.input_spec])
+        return module
 
 
 def input_signature(layer):
@@ -154,6 +287,8 @@ def input_signature(layer):
     import tensorflow as tf
 
     obj = getattr(layer, "_func", None)
+    if isinstance(obj, Endpoint):
+        return obj.input_spec
     signature = getattr(layer, "_signature", None)
     if signature and obj is not None and signature in getattr(obj, "signatures", {}):
         concretes = [obj.signatures[signature]]
@@ -226,6 +361,9 @@ __all__ = [
     "ModelLoadError",
     "ModelNotFoundError",
     "NotASavedModelError",
+    "CorruptModelError",
+    "NotTrainableError",
+    "Endpoint",
     "HubOfflineError",
     "StaleHubCacheError",
     "IncompatibleInputError",

@@ -6,7 +6,7 @@
     linear_probe_accuracy(...)     accuracy of a linear classifier re-fitted on frozen features:
                                    "is the information still in the features?"
     spearman(x, y)                 rank correlation of two equally long vectors (1.0 = same order)
-    mean_std(values)               {"mean", "std"} over seeds (population std, ddof=0)
+    mean_std(values)               {"mean", "std", "n", "values"} over seeds (sample std, ddof=1)
     pca(x, k)                      projection on the first k principal components (numpy SVD)
 """
 
@@ -66,11 +66,13 @@ def spearman(x, y) -> float:
 
 
 def mean_std(values) -> dict:
-    """``{"mean": m, "std": s}`` of a list of numbers (population std; 0 for one value)."""
+    """``{"mean", "std", "n", "values"}`` of per-seed numbers: the sample standard deviation (ddof=1, the
+    honest one for 3 seeds; 0 for one value) and the values themselves, so a check can use all of them."""
     v = np.asarray(list(values), dtype=np.float64)
     if v.size == 0:
         raise ValueError("mean_std needs at least one value")
-    return {"mean": float(v.mean()), "std": float(v.std())}
+    std = float(v.std(ddof=1)) if v.size > 1 else 0.0
+    return {"mean": float(v.mean()), "std": std, "n": int(v.size), "values": [float(x) for x in v]}
 
 
 def pca(x, k: int = 2, fit_on=None):

@@ -55,8 +55,13 @@ def forgetting_curves(histories: dict, title: str = "Fine-tuning on task B, meas
     histories: {label: result.history (list of per-epoch dicts)}; keys: the panels to draw.
     """
     plt = _plt()
-    panels = [(k, n) for k, n in (("A_head", "task A, original head (what users see)"),
-                                  ("A_probe", "task A, re-fitted linear probe"), ("B", "task B (new head)")) if k in keys]
+    names = {"A_head": "task A, original head (what users see)", "A_probe": "task A, re-fitted linear probe",
+             "B": "task B (new head)", "A_head_val": "task A, original head (validation)",
+             "B_val": "task B, new head (validation)"}
+    unknown = [k for k in keys if k not in names]
+    if unknown:
+        raise ValueError(f"unknown history keys {unknown}: choose from {', '.join(names)}")
+    panels = [(k, names[k]) for k in keys]
     fig, axes = plt.subplots(1, len(panels), figsize=(4.7 * len(panels), 3.8), sharey=True)
     axes = np.atleast_1d(axes)
     for ax, (key, name) in zip(axes, panels):
@@ -66,7 +71,7 @@ def forgetting_curves(histories: dict, title: str = "Fine-tuning on task B, meas
         ax.set_title(name, fontsize=10)
         ax.set_xlabel("epoch (0 = pretrained)")
         ax.grid(alpha=0.3)
-    axes[0].set_ylabel("test accuracy")
+    axes[0].set_ylabel("validation accuracy" if all(k.endswith("_val") for k in keys) else "accuracy")
     axes[0].set_ylim(0, 1.02)
     axes[-1].legend(fontsize=8, loc="lower right")
     fig.suptitle(title, fontsize=11)

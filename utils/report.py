@@ -71,7 +71,7 @@ def markdown_table(summary: dict) -> str:
     if before:
         lines.append("| pretrained | " + " | ".join(_fmt(before[k]) if k in before else "—" for k in keys) + " |")
     for label, m in rows:
-        cells = [f"{m[k]['mean']:.3f}" + (f" ± {m[k]['std']:.3f}" if summary.get("seeds", 1) > 1 else "") for k in keys]
+        cells = [f"{m[k]['mean']:.3f}" + (f" ± {m[k]['std']:.3f}" if summary.get("seeds", 1) > 1 else "") for k in keys]  # sample std
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -84,7 +84,8 @@ def is_comparison(value) -> bool:
 def _section(name: str, value) -> str:
     if is_comparison(value):
         protocol = value.get("protocol", {})
-        note = f"task `{value.get('task')}`, {value.get('seeds')} seed(s), " + ", ".join(f"{k} {v}" for k, v in protocol.items())
+        note = (f"task `{value.get('task')}`, mean ± sample std over {value.get('seeds')} seed(s), "
+                + ", ".join(f"{k} {v}" for k, v in protocol.items()))
         return f"**{name}** ({note})\n\n{markdown_table(value)}\n"
     if isinstance(value, dict):
         return f"**{name}**\n\n" + "\n".join(f"- {k}: {_fmt(v)}" for k, v in value.items()) + "\n"
@@ -133,6 +134,17 @@ def write_report(runs: list, out_dir: Path | None = None) -> Path:
         lines += ["", f"## {name}", ""]
         for section, value in body["sections"].items():
             lines.append(_section(section, value))
+    checks = [e for p in sorted((out_dir / "checks").glob("*.json")) for e in json.loads(p.read_text())]
+    if checks:
+        lines += ["", "## Check cells", "", "Every claim a notebook asserts (✓) or only observes (·), with its margin to the threshold "
+                  "(`utils.evidence`; `make robust` runs them under other numerics).", "",
+                  "| notebook | claim | measured | threshold | margin |", "|---|---|---|---|---|"]
+        for e in checks:
+            mark = "·" if e["kind"] != "check" else ("✓" if e["passed"] else "✗")
+            spread = f" ± {e['std']:.3f} ({e['n']} seeds)" if e.get("std") is not None else ""
+            threshold = f"{e['op']} {e['threshold']:.4g}" if e.get("op") else "—"
+            gap = f"{e['margin']:+.4g}" if e.get("margin") is not None else "—"
+            lines.append(f"| {e['notebook'][:2]} | {mark} {e['claim']} | {e['mean']:.4g}{spread} | {threshold} | {gap} |")
     figures = sorted((out_dir / "figures").glob("*.png"))
     if figures:
         lines += ["", "## Figures", ""] + [f"![{f.stem}](figures/{f.name})" for f in figures]

@@ -6,13 +6,15 @@ Methods (``utils.methods``) change what trains, the loss, the batches and the we
 training through hooks; the loop never names a method.
 
 Every epoch it records (``result.history``):
-    A_head   task-A test accuracy of the *original* head on the updated backbone (the headline:
-             what a user of the old capability sees)
-    A_probe  task-A test accuracy of a linear probe re-fitted on the updated features
-             ("is the information still there?")
-    B        task-B test accuracy of the new head
-    B_train  task-B accuracy on the examples trained on
-    loss     mean training loss (cross-entropy, without penalties) over the epoch
+    A_head      task-A test accuracy of the *original* head on the updated backbone (the headline:
+                what a user of the old capability sees)
+    A_probe     task-A test accuracy of a linear probe re-fitted on the updated features
+                ("is the information still there?")
+    B           task-B test accuracy of the new head
+    A_head_val, B_val  the same two on the validation splits: every choice (a hyperparameter, a best
+                method, a stopping epoch, a WiSE-FT alpha) is made on these; test numbers are only reported
+    B_train     task-B accuracy on the examples trained on
+    loss        mean training loss (cross-entropy, without penalties) over the epoch
 
 Runs are deterministic under a seed: ``set_random_seed`` + op determinism give bit-identical
 results on a CPU.
@@ -24,6 +26,7 @@ import contextlib
 import os
 import sys
 import time
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -39,6 +42,23 @@ EVAL_BATCH = 512
 
 class NonFiniteLossError(RuntimeError):
     """The training loss became NaN or infinite; the message says when and what to try."""
+
+
+class ChanceLevelWarning(UserWarning):
+    """The run ended with task-B accuracy at chance level: it learnt nothing (usually a too-high learning rate)."""
+
+
+CHANCE_MARGIN = 0.02  # a final task-B accuracy within this of 1/num_classes is "chance level"
+
+
+def chance_level_warning(accuracy: float, num_classes: int, learning_rate: float) -> str | None:
+    """The warning line for a run that learnt nothing, or None."""
+    chance = 1.0 / num_classes
+    if accuracy > chance + CHANCE_MARGIN:
+        return None
+    return (f"task-B accuracy {accuracy:.3f} is at chance level (1/{num_classes} = {chance:.3f}): the run learnt "
+            f"nothing. A learning rate of {learning_rate:g} is probably too high: try {learning_rate / 10:g} (or, if "
+            f"the loss was still falling, train longer)")
 
 
 @dataclass
@@ -57,6 +77,7 @@ class FineTuneResult:
     train_seconds: float
     steps: int
     context: Context = field(repr=False, default=None)
+    warnings: list = field(default_factory=list)
 
     def to_dict(self) -> dict:
         """JSON-ready summary (no live model objects)."""
@@ -71,7 +92,7 @@ class FineTuneResult:
 
         return clean({k: getattr(self, k) for k in
                       ("method", "model", "task", "seed", "config", "before", "final", "history", "extra",
-                       "train_seconds", "steps")})
+                       "train_seconds", "steps", "warnings")})
 
 
 def resolve_tasks(task):
@@ -104,11 +125,16 @@ def make_evaluator(probe: bool = True):
         out = {}
         b_test = _batched(feats, ctx.task_b.x_test)
         out["B"] = metrics.accuracy(ctx.head(b_test).numpy(), ctx.task_b.y_test)
+        if ctx.task_b.has_validation:
+            out["B_val"] = metrics.accuracy(ctx.head(_batched(feats, ctx.task_b.x_val)).numpy(), ctx.task_b.y_val)
         out["B_train"] = metrics.accuracy(ctx.head(_batched(feats, ctx.train_x)).numpy(), ctx.train_y)
         if ctx.task_a is not None:
             a_test = _batched(feats, ctx.task_a.x_test)
             if ctx.old_head is not None:
                 out["A_head"] = metrics.accuracy(ctx.old_head(a_test).numpy(), ctx.task_a.y_test)
+                if ctx.task_a.has_validation:
+                    a_val = ctx.old_head(_batched(feats, ctx.task_a.x_val)).numpy()
+                    out["A_head_val"] = metrics.accuracy(a_val, ctx.task_a.y_val)
             if probe:
                 a_train = _batched(feats, ctx.task_a.x_train)
                 out["A_probe"] = metrics.linear_probe_accuracy(a_train, ctx.task_a.y_train, a_test, ctx.task_a.y_test)
@@ -121,6 +147,9 @@ def _make_epoch(ctx: Context, methods, variables, optimizer, replay_size: int, s
     """One compiled epoch: (x, y, xa, ya) -> per-step (cross-entropy, total loss).
 
     x, y: the epoch's task-B examples in batch order; xa, ya: ``replay_size`` task-A examples per step.
+    The cross-entropy is summed over the task-B and the replayed examples and divided by the number of
+    task-B examples: replay adds examples to the batch (each weighs as much as a task-B example) without
+    diluting task B's gradient.
     Running the whole epoch in one graph call saves the per-step Python dispatch (about 20% here).
     Under a ``tf.distribute`` strategy each replica takes every n-th example of the batch and scales
     its loss so that the optimizer's all-reduced (summed) gradient is the whole batch's gradient.
@@ -146,8 +175,8 @@ def _make_epoch(ctx: Context, methods, variables, optimizer, replay_size: int, s
             if replay_size:
                 ce_sum += tf.reduce_sum(cross_entropy(ya, ctx.old_head(all_features[n_b:])))
             if count is None:
-                count = tf.cast(n_b + tf.shape(xa)[0], tf.float32)
-            loss = ce_sum / count
+                count = tf.cast(n_b, tf.float32)
+            loss = ce_sum / count  # replayed examples are added to the batch: task B's gradient is not diluted
             terms = [p / replicas for p in (m.penalty(ctx, x, features, logits) for m in methods) if p is not None]
             total = loss + tf.add_n(terms) if terms else loss
         grads = tape.gradient(total, variables)
@@ -164,7 +193,7 @@ def _make_epoch(ctx: Context, methods, variables, optimizer, replay_size: int, s
         def replica_step(x, y, xa, ya):
             rc = tf.distribute.get_replica_context()
             n, r = rc.num_replicas_in_sync, rc.replica_id_in_sync_group
-            count = tf.cast(tf.shape(x)[0] + tf.shape(xa)[0], tf.float32)
+            count = tf.cast(tf.shape(x)[0], tf.float32)
             return step(x[r::n], y[r::n], xa[r::n], ya[r::n], count, n)
 
         def run_step(*args):
@@ -231,6 +260,29 @@ def mirrored_strategy(cpus: int = 2):
     return tf.distribute.MirroredStrategy(devices)
 
 
+def multi_worker_strategy():
+    """A ``tf.distribute.MultiWorkerMirroredStrategy`` over the workers that ``TF_CONFIG`` names (one process per
+    machine, each with the same command). Create it at the start of the process, before TensorFlow runs anything.
+
+    TF_CONFIG on worker i: {"cluster": {"worker": ["host0:port", "host1:port"]}, "task": {"type": "worker", "index": i}}
+    """
+    import json
+
+    import tensorflow as tf
+
+    try:
+        config = json.loads(os.environ.get("TF_CONFIG") or "null")
+        workers = config["cluster"]["worker"]
+        index = config["task"]["index"]
+    except (ValueError, TypeError, KeyError) as e:
+        raise RuntimeError(
+            'the multi-worker strategy needs TF_CONFIG on every worker, e.g. {"cluster": {"worker": ["10.0.0.1:2222", '
+            f'"10.0.0.2:2222"]}}, "task": {{"type": "worker", "index": 0}}}} (got {os.environ.get("TF_CONFIG")!r})') from e
+    if not 0 <= int(index) < len(workers):
+        raise RuntimeError(f"TF_CONFIG's task index {index} is not one of the {len(workers)} workers")
+    return tf.distribute.MultiWorkerMirroredStrategy()
+
+
 def _phase_variables(ctx: Context, methods, phase: Phase) -> list:
     variables = list(ctx.head.trainable_variables)
     if phase.train == "all":
@@ -240,14 +292,22 @@ def _phase_variables(ctx: Context, methods, phase: Phase) -> list:
     return variables
 
 
-def _build_optimizer(ctx, methods, variables, learning_rate):
-    """Adam over the variables the methods' gradient transforms produce (found with zero gradients)."""
+SCHEDULES = ("constant", "cosine")
+
+
+def _build_optimizer(ctx, methods, variables, learning_rate, schedule="constant", steps=1):
+    """Adam over the variables the methods' gradient transforms produce (found with zero gradients).
+
+    schedule: "constant", or "cosine" (decay from ``learning_rate`` to 0 over the phase's ``steps``).
+    """
     import tensorflow as tf
     import tf_keras as keras
 
     gv = [(tf.zeros_like(v), v) for v in variables]
     for m in methods:
         gv = m.transform_gradients(ctx, gv)
+    if schedule == "cosine":
+        learning_rate = keras.optimizers.schedules.CosineDecay(learning_rate, max(1, steps))
     optimizer = keras.optimizers.Adam(learning_rate)
     optimizer.build([v for _, v in gv])
     return optimizer
@@ -257,9 +317,9 @@ class ResumeError(ValueError):
     """A checkpoint cannot be resumed with these settings; the message says why."""
 
 
-def _fingerprint(model, task_name, label, epochs, batch_size, learning_rate, seed) -> dict:
+def _fingerprint(model, task_name, label, epochs, batch_size, learning_rate, schedule, seed) -> dict:
     return {"model": str(model), "task": task_name, "method": label, "epochs": epochs, "batch_size": batch_size,
-            "learning_rate": learning_rate, "seed": seed}
+            "learning_rate": learning_rate, "schedule": schedule, "seed": seed}
 
 
 def finetune(
@@ -270,6 +330,7 @@ def finetune(
     epochs: int = 10,
     batch_size: int = 32,
     learning_rate: float = 3e-3,
+    schedule: str = "cosine",
     seed: int = 0,
     old_head="auto",
     evaluator=None,
@@ -287,6 +348,8 @@ def finetune(
     task: "permute" | "rot90" | "split", a (task_a, task_b) pair of ``utils.data.Task``, or a Task.
     method: a ``utils.methods`` object or a list of them (default: full fine-tuning).
     epochs, batch_size, learning_rate (Adam), seed: the protocol.
+    schedule: "cosine" (the learning rate decays to 0 over each phase: the end of training is quiet, so the
+        final numbers vary less from seed to seed) or "constant".
     old_head: the frozen task-A head; "auto" loads the one shipped with ``model``.
     evaluator: callable(ctx) -> dict of metrics (default: ``make_evaluator()``).
     eval_every: measure every this many epochs (0: only before and after training; faster).
@@ -310,9 +373,14 @@ def finetune(
             raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
     if not learning_rate > 0:
         raise ValueError(f"learning_rate must be > 0, got {learning_rate!r}")
+    if schedule not in SCHEDULES:
+        raise ValueError(f"schedule must be one of {', '.join(SCHEDULES)}, got {schedule!r}")
     methods = methods_lib.as_list(method)
     label = methods_lib.label(methods)
     task_a, task_b, task_name = resolve_tasks(task)
+    data.validate(task_b, "task B")
+    if task_a is not None:
+        data.validate(task_a, "task A")
     if strategy is not None:
         refused = [m.name for m in methods if not m.distributable]
         if refused:
@@ -322,7 +390,7 @@ def finetune(
     if model is None:
         model = DEFAULT_MODEL.get(task_name, "digits-convnet")
     checkpointer = Checkpointer(checkpoint_dir) if checkpoint_dir is not None else None
-    fingerprint = _fingerprint(model, task_name, label, epochs, batch_size, learning_rate, seed)
+    fingerprint = _fingerprint(model, task_name, label, epochs, batch_size, learning_rate, schedule, seed)
     saved = None
     if checkpointer is not None:
         if resume:
@@ -368,6 +436,12 @@ def finetune(
         for m in methods:
             m.setup(ctx)
         phases = next((p for p in (m.phases(epochs) for m in methods) if p is not None), [Phase(epochs)])
+        if not ctx.backbone_variables and any(p.train == "all" and p.epochs for p in phases):
+            raise hub.NotTrainableError(
+                f"{model!r} exposes no trainable variables, so {label} would train only the new head and report "
+                f"the backbone unchanged: use --method frozen (method=FrozenBackbone()) for a linear probe, or save "
+                f"the model with its variables (tf.saved_model.save of a tf.Module or tf_keras model, Keras 3 "
+                f"model.export())")
         replayers = [m for m in methods if m.replay_size(batch_size) > 0]
         n_replay = sum(m.replay_size(batch_size) for m in replayers)
         n_train = len(ctx.train_y)
@@ -401,7 +475,8 @@ def finetune(
                 continue
             ctx.phase = phase
             variables = _phase_variables(ctx, methods, phase)
-            optimizer = _build_optimizer(ctx, methods, variables, learning_rate * phase.lr_scale)
+            optimizer = _build_optimizer(ctx, methods, variables, learning_rate * phase.lr_scale, schedule,
+                                         phase.epochs * steps_per_epoch)
             ctx.optimizer = optimizer
             if saved is not None and saved["phase_index"] == phase_index and done > first:
                 for v, w in zip(optimizer.variables, saved["optimizer"]):
@@ -454,9 +529,14 @@ def finetune(
         for m in methods:
             m.after_training(ctx)
         final = ctx.evaluate()
-        config = {"epochs": epochs, "batch_size": batch_size, "learning_rate": learning_rate, "seed": seed,
+        config = {"epochs": epochs, "batch_size": batch_size, "learning_rate": learning_rate, "schedule": schedule, "seed": seed,
                   "phases": [p.__dict__ for p in phases], "replay_per_batch": n_replay}
+        note = chance_level_warning(final["B"], task_b.num_classes, learning_rate) if "B" in final else None
+        notes = [note] if note else []
+        for note in notes:
+            warnings.warn(note, ChanceLevelWarning, stacklevel=2)
         return FineTuneResult(
             method=label, model=str(model), task=task_name, seed=seed, config=config, before=before, final=final,
             history=history, extra=dict(ctx.extra), train_seconds=train_seconds, steps=steps, context=ctx,
+            warnings=notes,
         )

@@ -182,8 +182,10 @@ def build_digits(recipe: DigitsRecipe, out_dir: Path, name: str) -> dict:
         "classes": list(recipe.classes),
         "num_classes": task.num_classes,
         "train_accuracy": round(_accuracy(model, task.x_train, task.y_train), 6),
+        "val_accuracy": round(_accuracy(model, task.x_val, task.y_val), 6),
         "test_accuracy": round(_accuracy(model, task.x_test, task.y_test), 6),
         "num_train": len(task.y_train),
+        "num_val": len(task.y_val),
         "num_test": len(task.y_test),
         "parameters": int(backbone.count_params()),
         "recipe": {k: (list(v) if isinstance(v, tuple) else v) for k, v in recipe.__dict__.items()},
@@ -227,12 +229,14 @@ reproduces the same weights. Built with TensorFlow {meta['built_with']['tensorfl
 
 ## Data and measured accuracy
 scikit-learn's copy of the UCI Optical Recognition of Handwritten Digits data set (E. Alpaydin, C. Kaynak;
-1,797 images of 8x8), classes {meta['classes']}, stratified 70/30 split with seed {data.SPLIT_SEED}
-({meta['num_train']} train / {meta['num_test']} test images).
+1,797 images of 8x8), classes {meta['classes']}, stratified 70/30 split with seed {data.SPLIT_SEED}, then
+{data.VAL_FRACTION:.0%} of the training part held out for validation (seed {data.VAL_SEED}): {meta['num_train']} train /
+{meta['num_val']} validation / {meta['num_test']} test images. Pretrained on the train images only.
 
 | split | accuracy |
 |---|---|
 | train | {meta['train_accuracy']:.4f} |
+| validation | {meta['val_accuracy']:.4f} |
 | test | {meta['test_accuracy']:.4f} |
 
 ## Licences

@@ -1,16 +1,17 @@
-"""Early stopping on a validation split of task B, restoring the best weights."""
+"""Early stopping on the validation split of task B, restoring the best weights."""
 
 from __future__ import annotations
-
-import numpy as np
 
 from .base import Method
 
 
 class EarlyStopping(Method):
-    """Hold out ``validation_fraction`` of the task-B training examples (stratified, seed 0); after each
-    epoch measure task-B accuracy on them; stop after ``patience`` epochs without improvement and
-    restore the weights of the best epoch.
+    """After each epoch measure task-B accuracy on task B's validation split; stop after ``patience``
+    epochs without improvement and restore the weights of the best epoch.
+
+    validation_fraction: None (default) uses the task's own validation split (``Task.x_val``); a number
+    instead holds out that share of the task-B *training* examples (stratified, seed 0) and trains on
+    the rest, for tasks without a validation split, or to show what a tiny split does.
 
     Fewer steps means the backbone moves less, so it forgets a little less, but the stopping rule
     only watches task B: it does not know what task A needs.
@@ -18,25 +19,31 @@ class EarlyStopping(Method):
 
     name = "early-stopping"
 
-    def __init__(self, patience: int = 2, validation_fraction: float = 0.15):
-        if patience < 1 or not 0 < validation_fraction < 1:
-            raise ValueError(f"EarlyStopping needs patience >= 1 and 0 < validation_fraction < 1, got {patience}, {validation_fraction}")
+    def __init__(self, patience: int = 2, validation_fraction: float | None = None):
+        if patience < 1 or validation_fraction is not None and not 0 < validation_fraction < 1:
+            raise ValueError(f"EarlyStopping needs patience >= 1 and validation_fraction None or in (0, 1), "
+                             f"got {patience}, {validation_fraction}")
         self.patience, self.validation_fraction = patience, validation_fraction
 
     @property
     def label(self):
-        return f"early-stopping(p={self.patience})"
+        own = "" if self.validation_fraction is None else f",val={self.validation_fraction:g}"
+        return f"early-stopping(p={self.patience}{own})"
 
     def setup(self, ctx):
-        rng = np.random.default_rng(0)
-        val = []
-        for c in np.unique(ctx.train_y):
-            idx = np.flatnonzero(ctx.train_y == c)
-            val.append(rng.choice(idx, max(1, int(round(self.validation_fraction * len(idx)))), replace=False))
-        val = np.sort(np.concatenate(val))
-        train = np.setdiff1d(np.arange(len(ctx.train_y)), val)
-        self.x_val, self.y_val = ctx.train_x[val], ctx.train_y[val]
-        ctx.train_x, ctx.train_y = ctx.train_x[train], ctx.train_y[train]
+        import numpy as np
+
+        from ..data import stratified_sample
+
+        if self.validation_fraction is None:
+            if not ctx.task_b.has_validation:
+                raise ValueError(f"task {ctx.task_b.name!r} has no validation split: give EarlyStopping(validation_fraction=...)")
+            self.x_val, self.y_val = ctx.task_b.x_val, ctx.task_b.y_val
+        else:
+            val = stratified_sample(ctx.train_y, self.validation_fraction, seed=0)
+            train = np.setdiff1d(np.arange(len(ctx.train_y)), val)
+            self.x_val, self.y_val = ctx.train_x[val], ctx.train_y[val]
+            ctx.train_x, ctx.train_y = ctx.train_x[train], ctx.train_y[train]
         self.best, self.best_epoch, self.best_weights, self.stopped_epoch = -1.0, 0, None, None
 
     def validation_accuracy(self, ctx) -> float:

@@ -9,7 +9,9 @@ from .base import Method
 
 class Rehearsal(Method):
     """Each batch of ``batch_size`` task-B examples gets task-A examples added so that they make up
-    ``fraction`` of the combined batch; they are scored with the frozen task-A head.
+    ``fraction`` of the combined batch; they are scored with the frozen task-A head. Each replayed
+    example weighs as much as a task-B example and task B's part of the loss is not diluted (the sum
+    is divided by the number of task-B examples): at 50% the loss is task B's mean plus task A's mean.
 
     Why it works: the loss keeps measuring task A, so the optimizer cannot trade it away unseen.
     Its cost: task-A data must be kept (privacy, licences, storage).
