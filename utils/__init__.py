@@ -10,6 +10,8 @@ Modules:
     data     task A (digits) and the task-B variants (permute, rot90, split)
     hub      ``load``: one way to get a ``hub.KerasLayer`` from a name, path or handle
     zoo      builds the bundled open-weight models (``python -m utils.zoo build ...``)
+    evidence check cells: a claim, its measured value and its margin (``evidence.check``)
+    robust   the numeric-variant harness (``python -m utils.robust``, ``make robust``)
 """
 
 import os as _os
