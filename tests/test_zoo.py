@@ -6,16 +6,22 @@ import pytest
 from utils import zoo
 
 
+REBUILD_TOLERANCE = 0.01  # accuracy: about 5 of the 539 test images
+
+
 @pytest.mark.parametrize("name", ["digits-convnet"])
 def test_rebuild_matches_the_committed_model(name, tmp_path):
     committed = zoo.read_meta(zoo.BUNDLED[name].path)
     meta = zoo.build(name, tmp_path / name)
-    assert meta["test_accuracy"] == pytest.approx(committed["test_accuracy"], abs=1e-3)  # same to 3 decimals
-    assert meta["train_accuracy"] == pytest.approx(committed["train_accuracy"], abs=2e-3)
+    # bit-identical on the machine and kernels that built it; other CPU kernels (oneDNN off, another thread count,
+    # another instruction set) train to other weights, measured here within a few test images (make robust)
+    assert meta["test_accuracy"] == pytest.approx(committed["test_accuracy"], abs=REBUILD_TOLERANCE)
+    assert meta["val_accuracy"] == pytest.approx(committed["val_accuracy"], abs=REBUILD_TOLERANCE)
+    assert meta["train_accuracy"] == pytest.approx(committed["train_accuracy"], abs=REBUILD_TOLERANCE)
     a, b = np.load(tmp_path / name / zoo.HEAD_FILE), np.load(zoo.BUNDLED[name].path / zoo.HEAD_FILE)
     print("max |head difference|:", float(np.abs(a["kernel"] - b["kernel"]).max()))
     card = (tmp_path / name / zoo.CARD_FILE).read_text()
-    assert f"{committed['test_accuracy']:.4f}"[:5] in card and "CC BY 4.0" in card
+    assert f"| test | {meta['test_accuracy']:.4f} |" in card and "CC BY 4.0" in card
 
 
 def test_every_bundled_digits_model_is_committed_with_card_and_meta():
