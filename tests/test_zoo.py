@@ -5,7 +5,6 @@ import pytest
 
 from utils import zoo
 
-
 REBUILD_TOLERANCE = 0.01  # accuracy: about 5 of the 539 test images
 
 
