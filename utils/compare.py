@@ -23,6 +23,7 @@ from pathlib import Path
 from . import data, metrics
 from . import methods as M
 from .checkpoint import write_atomic
+from .train import DEFAULT_SCHEDULE, finetune
 
 WISE_SWEEP = (0.25, 0.5, 0.75, 1.0)
 KEYS = ("A_head", "A_probe", "B")
@@ -106,8 +107,6 @@ def compare(task="permute", seeds: int = 3, epochs: int = 10, suite=None, progre
     """
     from tqdm.std import tqdm
 
-    from .train import finetune
-
     suite = suite or default_suite()
     per_label: dict = {}
     flags: dict = {}
@@ -145,7 +144,7 @@ def compare(task="permute", seeds: int = 3, epochs: int = 10, suite=None, progre
         "seeds": seeds,
         "first_seed": first_seed,
         "keys": list(keys),
-        "protocol": {"epochs": epochs, "optimizer": "Adam", "schedule": "cosine", **protocol},
+        "protocol": {"epochs": epochs, "optimizer": "Adam", "schedule": DEFAULT_SCHEDULE, **protocol},
         "before": before,
         "methods": methods,
         "wall_seconds": time.perf_counter() - t_start,

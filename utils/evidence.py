@@ -17,10 +17,10 @@ A measured value is a number, a list of per-seed numbers, or a ``utils.compare``
 from __future__ import annotations
 
 import json
-import math
 import os
 
 from . import paths
+from .metrics import mean_std
 
 OPS = {
     ">=": lambda v, t: v >= t,
@@ -46,14 +46,10 @@ def summarize(value) -> tuple[float, float | None, int]:
         n = int(value.get("n", 1))
         return float(value["mean"]), (float(value["std"]) if n > 1 else None), n
     if isinstance(value, (list, tuple)) or hasattr(value, "__len__") and not isinstance(value, str):
-        xs = [float(x) for x in value]
-        if not xs:
+        if len(value) == 0:
             raise ValueError("a measured value needs at least one number")
-        mean = sum(xs) / len(xs)
-        if len(xs) == 1:
-            return mean, None, 1
-        std = math.sqrt(sum((x - mean) ** 2 for x in xs) / (len(xs) - 1))
-        return mean, std, len(xs)
+        row = mean_std(value)
+        return row["mean"], (row["std"] if row["n"] > 1 else None), row["n"]
     return float(value), None, 1
 
 

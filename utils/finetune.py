@@ -41,6 +41,16 @@ from pathlib import Path
 from . import data, hub, report
 from . import methods as M
 from .checkpoint import write_atomic
+from .train import (
+    DEFAULT_SCHEDULE,
+    SCHEDULES,
+    ChanceLevelWarning,
+    NonFiniteLossError,
+    ResumeError,
+    finetune,
+    mirrored_strategy,
+    multi_worker_strategy,
+)
 
 GENERAL = {  # key: (default, type, help)
     "model": (None, str, "bundled name, SavedModel folder or tfhub.dev handle (default: the task's bundled model)"),
@@ -49,7 +59,7 @@ GENERAL = {  # key: (default, type, help)
     "epochs": (10, int, "training epochs (>= 1)"),
     "batch_size": (32, int, "examples per step (>= 1)"),
     "lr": (3e-3, float, "Adam learning rate (0 < lr <= 1)"),
-    "schedule": ("cosine", str, "learning-rate schedule: cosine (decays to 0 over the run) | constant"),
+    "schedule": (DEFAULT_SCHEDULE, str, "learning-rate schedule: cosine (decays to 0 over the run) | constant"),
     "seed": (0, int, "random seed (>= 0): same seed, same result"),
     "eval_every": (1, int, "measure task A and B every this many epochs (0: only at the end)"),
     "out": (None, str, "output folder (default build/runs/TASK-METHOD-seedSEED)"),
@@ -59,7 +69,6 @@ GENERAL = {  # key: (default, type, help)
     "progress": (None, bool, "show a progress bar (default: unless WORKBOOK_PROGRESS=0)"),
 }
 STRATEGIES = ("default", "mirrored", "multi-worker")
-SCHEDULES = ("cosine", "constant")  # utils.train.SCHEDULES, without importing TensorFlow for --help
 RESULTS, HISTORY, CHECKPOINTS, MODEL = "results.json", "history.csv", "checkpoints", "model"
 ALIASES = {"lambda": "strength"}  # --ewc-lambda is --ewc-strength
 
@@ -297,7 +306,6 @@ def summary_table(result) -> str:
 
 def run(settings: dict):
     """Fine-tune with ``settings`` (from ``parse``) and write the run folder; returns the FineTuneResult."""
-    from .train import ChanceLevelWarning, finetune, mirrored_strategy, multi_worker_strategy
 
     out = Path(settings["out"]) if settings["out"] else default_out(settings)
     prepare_out(out, settings["resume"], settings["overwrite"])
@@ -327,9 +335,6 @@ def _interrupted(signum, frame):
 
 
 def main(argv=None) -> int:
-    from .hub import ModelLoadError
-    from .train import NonFiniteLossError, ResumeError
-
     try:
         settings = parse(sys.argv[1:] if argv is None else argv)
     except UsageError as e:
@@ -341,7 +346,7 @@ def main(argv=None) -> int:
     except (UsageError, ResumeError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    except (ModelLoadError, NonFiniteLossError, ValueError, RuntimeError, OSError) as e:
+    except (hub.ModelLoadError, NonFiniteLossError, ValueError, RuntimeError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -153,12 +153,19 @@ def write_report(runs: list, out_dir: Path | None = None) -> Path:
     return path
 
 
+def replace_block(path: Path, start: str, end: str, body: str) -> None:
+    """Replace what stands between the ``start`` and ``end`` markers of ``path`` (a generated README block)."""
+    text = path.read_text()
+    if start not in text or end not in text:
+        raise ValueError(f"{path} has no {start} ... {end} block")
+    head, rest = text.split(start, 1)
+    _, tail = rest.split(end, 1)
+    write_atomic(path, (head + start + "\n" + body + end + tail).encode())
+
+
 def update_readme(readme: Path = README, results_dir: Path | None = None) -> list[str]:
     """Replace the README's results block with the recorded comparisons and copy the key figures next to it."""
     recorded = load(results_dir)
-    text = readme.read_text()
-    if README_START not in text or README_END not in text:
-        raise ValueError(f"{readme} has no {README_START} ... {README_END} block")
     missing = [n for n in ("02_capability_degradation", "04_text_models") if n not in recorded]
     if missing:
         raise FileNotFoundError(f"no recorded results for {', '.join(missing)}: run `make run` first")
@@ -177,9 +184,7 @@ def update_readme(readme: Path = README, results_dir: Path | None = None) -> lis
             shutil.copyfile(source, README_FIGURES / source.name)
             block.append(f"![{stem}](docs/figures/{source.name})\n")
             copied.append(source.name)
-    head, rest = text.split(README_START, 1)
-    _, tail = rest.split(README_END, 1)
-    readme.write_text(head + README_START + "\n" + "\n".join(block) + "\n" + README_END + tail)
+    replace_block(readme, README_START, README_END, "\n".join(block) + "\n")
     return copied
 
 

@@ -31,6 +31,7 @@ import time
 from pathlib import Path
 
 from . import paths
+from .metrics import mean_std
 
 MIN_SD = 2.0
 SEED_SHIFT = "100"
@@ -80,13 +81,6 @@ def run_variant(name: str, out: Path, notebooks: list[str], tests: bool, calibra
     return result
 
 
-def _spread(xs: list[float]) -> float:
-    if len(xs) < 2:
-        return 0.0
-    m = sum(xs) / len(xs)
-    return math.sqrt(sum((x - m) ** 2 for x in xs) / (len(xs) - 1))
-
-
 def analyse(runs: list[dict], min_sd: float = MIN_SD) -> list[dict]:
     """One row per check cell over all variants: worst value, margin, margin in standard deviations, verdict."""
     keys = []
@@ -106,7 +100,7 @@ def analyse(runs: list[dict], min_sd: float = MIN_SD) -> list[dict]:
         means = [e["mean"] for e in per.values()]
         seed_vars = [e["std"] ** 2 for e in per.values() if e["std"] is not None]
         seed_sd = math.sqrt(sum(seed_vars) / len(seed_vars)) if seed_vars else 0.0  # pooled over the variants
-        sd = max(seed_sd, _spread(means))
+        sd = max(seed_sd, mean_std(means)["std"])
         sd = 0.0 if sd < 1e-9 else sd  # floating-point noise of one exact value
         margins = {v: e["margin"] for v, e in per.items() if e["margin"] is not None}
         worst_variant = min(margins, key=margins.get) if margins else None
@@ -201,13 +195,10 @@ def readme_block(runs: list[dict], rows: list[dict], tightest: int = 8) -> str:
 
 def update_readme(out: Path, readme: Path = paths.ROOT / "README.md") -> None:
     """Replace the README's robust block with the summary of ``out/robust.json``."""
+    from .report import replace_block
+
     saved = json.loads((out / "robust.json").read_text())
-    text = readme.read_text()
-    if README_START not in text or README_END not in text:
-        raise ValueError(f"{readme} has no {README_START} ... {README_END} block")
-    head, rest = text.split(README_START, 1)
-    _, tail = rest.split(README_END, 1)
-    readme.write_text(head + README_START + "\n" + readme_block(saved["runs"], saved["rows"]) + README_END + tail)
+    replace_block(readme, README_START, README_END, readme_block(saved["runs"], saved["rows"]))
 
 
 def main(argv=None) -> int:
