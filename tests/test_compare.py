@@ -1,23 +1,36 @@
 import json
 
+import pytest
+
 from utils import compare
 from utils import methods as M
 
 
-def test_summary_format_and_wise_ft_rows(tmp_path, monkeypatch):
+def test_summary_rows_are_records_keyed_by_stable_ids(tmp_path, monkeypatch):
     suite = [[M.WiSEFT(0.5, sweep=(0.5, 1.0))], [M.FrozenBackbone()]]
     s = compare.compare("permute", seeds=2, epochs=1, suite=suite, progress=False)
     assert s["task"] == "permute" and s["seeds"] == 2 and set(s["before"]) == {"A_head", "A_probe", "A_head_val"}
-    assert set(s["methods"]) == {"full", "wise-ft(α=0.5)", "frozen"}
+    assert set(s["methods"]) == {"full", "wise-ft(alpha=0.5)", "frozen"}
+    assert all(rid.isascii() for rid in s["methods"])
+    wise = s["methods"]["wise-ft(alpha=0.5)"]
+    assert wise["methods"] == [{"method": "wise-ft", "options": {"alpha": 0.5, "sweep": [0.0, 0.25, 0.5, 0.75, 1.0]}}]
+    assert wise["label"] == "wise-ft(α=0.5)" and wise["options"] == {}
     for row in s["methods"].values():
         for k in ("A_head", "A_probe", "B", "A_head_val", "B_val", "train_seconds"):
-            assert set(row[k]) == {"mean", "std", "n", "values"}
-        assert len(row["B"]["values"]) == 2 and row["B"]["n"] == 2
-    assert s["methods"]["frozen"]["A_head"]["mean"] == s["before"]["A_head"]
-    assert s["methods"]["frozen"]["A_head"]["std"] == 0.0
+            assert set(row["metrics"][k]) == {"mean", "std", "n", "values"}
+        assert len(row["metrics"]["B"]["values"]) == 2 and row["metrics"]["B"]["n"] == 2
+    frozen = s["methods"]["frozen"]["metrics"]
+    assert frozen["A_head"]["mean"] == s["before"]["A_head"] and frozen["A_head"]["std"] == 0.0
     json.dumps(s)
     text = compare.table(s)
     assert "frozen" in text and "wise-ft(α=0.5)" in text
+
+
+def test_run_overrides_are_part_of_the_id_and_rendered_in_the_label():
+    entry = M.Rehearsal.schedules(0.5)[1]
+    assert compare.entry_id(entry) == "rehearsal(fraction=0.5)[epochs=20,learning_rate=0.005]"
+    assert compare.display_label(*compare.entry_parts(entry)) == "rehearsal(50%)[20ep,lr=0.005]"
+    assert compare.entry_id([M.LPFT(), M.LwF(1.0)]) == "lp-ft(lp_epochs=5,ft_lr_scale=0.333333)+lwf(strength=1,temperature=2)"
 
 
 def test_cli_writes_json(tmp_path, monkeypatch, capsys):
@@ -29,7 +42,30 @@ def test_cli_writes_json(tmp_path, monkeypatch, capsys):
     assert "frozen" in capsys.readouterr().out
 
 
-def test_default_suite_covers_every_method():
-    entries = [e["method"] if isinstance(e, dict) else e for e in compare.default_suite()]
-    names = {m.name for entry in entries for m in entry} | {"full"}  # full = WiSE-FT at α=1
-    assert names == set(M.REGISTRY) - {"token-dropout"}  # text only: notebook 04's suite
+def test_default_suite_is_every_registered_method_for_its_inputs():
+    keys = {m.key for entry in compare.default_suite() for m in compare.entry_parts(entry)[0]} | {"full"}  # full = WiSE-FT α=1
+    assert keys == {k for k, c in M.REGISTRY.items() if c.inputs != "tokens"}
+    text_keys = {m.key for entry in compare.default_suite("tokens") for m in compare.entry_parts(entry)[0]}
+    assert "token-dropout" in text_keys and "augment" not in text_keys
+    ids = [compare.entry_id(e) for e in compare.default_suite()]
+    assert len(ids) == len(set(ids)), "two suite entries would share a row"
+
+
+@pytest.mark.parametrize("bad", ["Has Space", "ewc(x)", "a+b", "λ"])
+def test_method_keys_must_be_plain_ascii(bad):
+    with pytest.raises(ValueError, match="ASCII"):
+        type("Bad", (M.Method,), {"key": bad})
+
+
+def test_a_taken_key_is_refused():
+    with pytest.raises(ValueError, match="taken by EWC"):
+        type("MyEWC", (M.Method,), {"key": "ewc"})
+
+
+def test_rows_are_found_by_their_methods_not_by_label():
+    summary = {"methods": {"ewc(strength=0.1)": {"metrics": {"B": 1}},
+                           "rehearsal(fraction=0.5)[epochs=20]": {"metrics": {"B": 2}}}}
+    assert compare.row(summary, M.EWC(0.1)) == {"B": 1}
+    assert compare.row(summary, [M.Rehearsal(0.5)], epochs=20) == {"B": 2}
+    with pytest.raises(KeyError, match="no run 'ewc\\(strength=0.3\\)'.*its runs: ewc"):
+        compare.row(summary, M.EWC(0.3))

@@ -18,8 +18,8 @@ def solution(name):
     import tensorflow as tf
     import tf_keras as keras
 
+    from utils.common import seed_everything
     from utils.exercise import accuracy
-    from utils.zoo import seed_everything
 
     nb = nbformat.read(NOTEBOOK, as_version=4)
     source = next(c.source for c in nb.cells if c.cell_type == "code" and f"def {name}(" in c.source)
@@ -85,7 +85,7 @@ def test_the_learner_copy_fails_its_first_check_with_the_stubs(tmp_path):
     nb = nbformat.read(copy, as_version=4)
     text = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
     assert BEGIN not in text and "raise NotImplementedError" in text and "x.reshape(n, 64, 1)" not in text
-    assert text.count("raise NotImplementedError") == 3
+    assert text.count("raise NotImplementedError") == 4
     client = NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(NOTEBOOKS_DIR)}})
     with pytest.raises(CellExecutionError) as failure:
         client.execute()
@@ -93,3 +93,49 @@ def test_the_learner_copy_fails_its_first_check_with_the_stubs(tmp_path):
     failed = [c for c in nb.cells if c.cell_type == "code" and any(o.get("output_type") == "error" for o in c.outputs)]
     first_check = next(c for c in nb.cells if "check" in c.metadata.get("tags", []))
     assert failed == [first_check]
+
+
+@pytest.fixture
+def learner_method():
+    """The notebook's MyL2SP cell, executed with the worked l2sp_penalty; the registry is restored afterwards."""
+    from utils import methods as M
+
+    penalty, _ = solution("l2sp_penalty")
+    nb = nbformat.read(NOTEBOOK, as_version=4)
+    source = next(c.source for c in nb.cells if c.cell_type == "code" and "class MyL2SP" in c.source)
+    before = dict(M.REGISTRY)
+
+    def define(src=source, **names):
+        namespace = {"M": M, "l2sp_penalty": penalty, **names}
+        exec(src, namespace)
+        return namespace["MyL2SP"]
+
+    yield define, source
+    M.REGISTRY.clear()
+    M.REGISTRY.update(before)
+
+
+def test_the_worked_method_passes_through_the_real_runner(learner_method):
+    define, _ = learner_method
+    assert "OK (registered as 'my-l2-sp'" in exercise.check_method(define())
+
+
+@pytest.mark.parametrize("change, message", [
+    (("ctx.initial, self.strength)", "[0 * w for w in ctx.initial], self.strength)"), "not from zero"),  # weight decay
+    (("return l2sp_penalty(", "return None and l2sp_penalty("), "differs from L2SP"),  # no penalty at all
+    (("self.strength)", "2 * self.strength)"), "differs from L2SP"),  # twice the strength
+    (('    key = "my-l2-sp"\n', ""), "give MyL2SP its own key"),  # not registered
+    (('key = "my-l2-sp"', 'key = "l2-sp"'), "taken by L2SP"),  # the library's key
+    (("return l2sp_penalty(", "raise NotImplementedError  # "), "penalty is not written yet"),  # the learner's stub
+])
+def test_a_wrong_learner_method_is_caught(learner_method, change, message):
+    define, source = learner_method
+    old, new = change
+    assert old in source
+    with pytest.raises((ExerciseCheckFailed, ValueError), match=message):
+        exercise.check_method(define(source.replace(old, new)))
+
+
+def test_a_class_that_is_not_a_method_is_caught():
+    with pytest.raises(ExerciseCheckFailed, match="subclasses utils.methods.Method"):
+        exercise.check_method(dict)

@@ -1,4 +1,4 @@
-"""`python -m utils.finetune`: flags and config, the run folder, errors, interruption and resume, mirrored."""
+"""`python -m utils.finetune_cli`: flags and config, the run folder, errors, interruption and resume, mirrored."""
 
 import csv
 import json
@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from utils import finetune as cli
+from utils import finetune_cli as cli
 from utils import hub, metrics
 from utils import methods as M
 
@@ -83,6 +83,9 @@ def test_a_run_writes_results_history_checkpoints_and_a_loadable_model(capsys, t
     record = json.loads((out / "results.json").read_text())
     assert record["config"]["epochs"] == 2 and record["config"]["method"] == "rehearsal+l2-sp"
     assert record["method"] == "rehearsal(10%)+l2-sp(λ=0.01)" and record["versions"]["tensorflow"].startswith("2.21")
+    assert record["id"] == "rehearsal(fraction=0.1)+l2-sp(strength=0.01)"
+    assert record["methods"] == [{"method": "rehearsal", "options": {"fraction": 0.1, "memory": None}},
+                                 {"method": "l2-sp", "options": {"strength": 0.01}}]
     assert [h["epoch"] for h in record["history"]] == [0, 1, 2]
     rows = list(csv.DictReader((out / "history.csv").open()))
     assert [int(r["epoch"]) for r in rows] == [0, 1, 2] and float(rows[-1]["B"]) == record["final"]["B"]
@@ -145,7 +148,7 @@ def test_a_diverging_loss_stops_with_a_clear_error(capsys, tmp_path):  # checkpo
 
 def run_cli(args, env=None, **kw):
     env = env or dict(os.environ, PYTHONPATH=str(ROOT), WORKBOOK_PROGRESS="0")
-    return subprocess.Popen([sys.executable, "-m", "utils.finetune", *args], env=env, stdout=subprocess.PIPE,
+    return subprocess.Popen([sys.executable, "-m", "utils.finetune_cli", *args], env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, **kw)
 
 

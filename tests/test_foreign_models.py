@@ -10,7 +10,7 @@ import textwrap
 import numpy as np
 import pytest
 
-from utils import finetune as cli
+from utils import finetune_cli as cli
 from utils import hub
 from utils import methods as M
 from utils.train import finetune

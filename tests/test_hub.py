@@ -3,7 +3,7 @@ import time
 import numpy as np
 import pytest
 
-from utils import hub, zoo
+from utils import catalog, hub
 
 
 def test_bundled_name_loads_a_keras_layer_frozen_or_trainable():
@@ -19,7 +19,7 @@ def test_bundled_name_loads_a_keras_layer_frozen_or_trainable():
 
 
 def test_local_path_loads_like_the_name(tmp_path):
-    layer = hub.load(str(zoo.BUNDLED["digits-convnet"].path))
+    layer = hub.load(str(catalog.BUNDLED["digits-convnet"].path))
     x = np.random.default_rng(0).random((4, 8, 8, 1), dtype=np.float32)
     assert np.allclose(layer(x).numpy(), hub.load("digits-convnet")(x).numpy())
 
@@ -71,7 +71,7 @@ def test_cached_handle_resolves_without_network(monkeypatch, tmp_path):
     monkeypatch.setenv("TFHUB_CACHE_DIR", str(tmp_path))
     monkeypatch.setattr(hub, "_network_reachable", lambda *a, **k: pytest.fail("must not touch the network"))
     handle = "https://tfhub.dev/google/imagenet/mobilenet_v2_100_224/feature_vector/5"
-    shutil.copytree(zoo.BUNDLED["digits-convnet"].path, hub.hub_cache_folder(handle))
+    shutil.copytree(catalog.BUNDLED["digits-convnet"].path, hub.hub_cache_folder(handle))
     assert hub.resolve(handle) == handle
 
 
@@ -90,5 +90,5 @@ def test_head_ships_beside_the_model_and_reaches_the_card_accuracy(permute_pair)
     a, _ = permute_pair
     layer, head = hub.load("digits-convnet"), hub.load_head("digits-convnet")
     acc = accuracy(head(layer(a.x_test)).numpy(), a.y_test)
-    assert acc == pytest.approx(zoo.read_meta(zoo.BUNDLED["digits-convnet"].path)["test_accuracy"], abs=1e-6)
+    assert acc == pytest.approx(catalog.read_meta(catalog.BUNDLED["digits-convnet"].path)["test_accuracy"], abs=1e-6)
     assert acc >= 0.97

@@ -150,7 +150,8 @@ def test_lpft_probes_first_then_fine_tunes(small_pair):
     assert [h["phase"] for h in r.history] == ["pretrained", "linear probe", "fine-tune"]
     assert r.history[1]["A_head"] == r.before["A_head"]  # the probe phase cannot move the backbone
     assert r.history[2]["A_head"] != r.before["A_head"]
-    assert r.context.head_anchor is not None
+    probe_end = r.history[1]
+    assert r.context.probed_head is not None and probe_end["phase"] == "linear probe"  # the runner kept the probe
 
 
 def test_dropout_only_in_training():

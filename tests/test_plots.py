@@ -11,8 +11,12 @@ def test_pareto_front_keeps_only_non_dominated_points():
 
 
 def test_pareto_figure_has_both_panels_and_frontiers(tmp_path, monkeypatch):
-    row = lambda a, b, flag: {"A_head": {"mean": a, "std": 0.01}, "B": {"mean": b, "std": 0.01}, "needs_task_a_data": flag}  # noqa: E731
-    summary = {"full": row(0.45, 0.97, False), "frozen": row(0.99, 0.70, False), "rehearsal": row(0.98, 0.97, True)}
+    def row(label, a, b, flag):
+        return {"label": label, "needs_task_a_data": flag,
+                "metrics": {"A_head": {"mean": a, "std": 0.01}, "B": {"mean": b, "std": 0.01}}}
+
+    summary = {"full": row("full", 0.45, 0.97, False), "frozen": row("frozen", 0.99, 0.70, False),
+               "rehearsal(fraction=0.1)": row("rehearsal", 0.98, 0.97, True)}
     fig = plots.pareto(summary, before_a=0.99)
     assert len(fig.axes) == 2
     labels = {t.get_text() for t in fig.axes[1].texts} | {t.get_text() for t in fig.axes[0].texts}

@@ -15,8 +15,9 @@ from utils.curriculum import NotebookRun
 ROOT = Path(__file__).resolve().parents[1]
 SUMMARY = {"task": "permute", "seeds": 3, "keys": ["A_head", "B"], "protocol": {"epochs": 10},
            "before": {"A_head": 0.987}, "methods": {
-               "full": {"A_head": {"mean": 0.454, "std": 0.052}, "B": {"mean": 0.972, "std": 0.003}},
-               "rehearsal(40%)": {"A_head": {"mean": 0.988, "std": 0.005}, "B": {"mean": 0.971, "std": 0.001}}}}
+               "full": {"label": "full", "metrics": {"A_head": {"mean": 0.454, "std": 0.052}, "B": {"mean": 0.972, "std": 0.003}}},
+               "rehearsal(fraction=0.4)": {"label": "rehearsal(40%)", "metrics": {
+                   "A_head": {"mean": 0.988, "std": 0.005}, "B": {"mean": 0.971, "std": 0.001}}}}}
 
 
 def test_report_has_a_line_per_notebook_the_numbers_and_the_figures(tmp_path):
@@ -61,7 +62,7 @@ def offline(cmd):
 
 def test_make_run_executor_works_offline_and_repeats_its_numbers(tmp_path):
     """Notebook 00 through the executor, without network; its number is the one recorded when the model was built."""
-    from utils import zoo
+    from utils import catalog
 
     env = dict(os.environ, PYTHONPATH=str(ROOT), WORKBOOK_FAST="1", WORKBOOK_PROGRESS="0")
     out = tmp_path / "run"
@@ -74,7 +75,7 @@ def test_make_run_executor_works_offline_and_repeats_its_numbers(tmp_path):
     assert (out / "notebooks" / "00_start_here.ipynb").exists() and (out / "html" / "00_start_here.html").exists()
     assert (out / "figures" / "00_digits_predictions.png").exists()
     recorded = json.loads((out / "results" / "00_start_here.json").read_text())["sections"]["headline"]
-    built = zoo.read_meta(zoo.BUNDLED["digits-convnet"].path)["test_accuracy"]
+    built = catalog.read_meta(catalog.BUNDLED["digits-convnet"].path)["test_accuracy"]
     assert round(recorded["pretrained task-A test accuracy"], 6) == built  # same number, run after run
     if not isolated:
         pytest.skip("ran with the network present: this machine cannot create a network namespace")

@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from utils import hub, text_models, text_tasks, zoo
+from utils import catalog, hub, text_models, text_tasks
 
 FIXTURE = json.loads((Path(__file__).parent / "fixtures" / "minilm_reference.json").read_text())
 
@@ -14,7 +14,7 @@ FIXTURE = json.loads((Path(__file__).parent / "fixtures" / "minilm_reference.jso
 @pytest.fixture(scope="module")
 def pair():
     for name in ("minilm-l6", "minilm-l6-preprocess"):
-        assert zoo.is_built(name), f"{name} is not built: make models"
+        assert catalog.is_built(name), f"{name} is not built: make models"
     return hub.load("minilm-l6-preprocess"), hub.load("minilm-l6", trainable=True)
 
 
@@ -59,5 +59,5 @@ def test_a_wrong_weights_file_is_refused(tmp_path):
 
 
 def test_loading_the_preprocessor_registers_tensorflow_text_ops():
-    meta = zoo.read_meta(zoo.BUNDLED["minilm-l6-preprocess"].path)
+    meta = catalog.read_meta(catalog.BUNDLED["minilm-l6-preprocess"].path)
     assert meta["kind"] == "text_preprocessor" and meta["seq_len"] == 32 and meta["sha256"] == text_models.SHA256

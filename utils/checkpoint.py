@@ -8,23 +8,13 @@ previous checkpoint intact. The two newest are kept.
 
 from __future__ import annotations
 
-import os
 import pickle
 import re
 from pathlib import Path
 
+from .common import write_atomic
+
 PATTERN = re.compile(r"^epoch-(\d{4})\.pkl$")
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file and a rename (never a half-written file)."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 class Checkpointer:

@@ -1,15 +1,18 @@
 """Every method on one task pair, over several seeds: ``python -m utils.compare --task permute --seeds 3``.
 
-Writes JSON (``--out``) and prints the same as a table:
+Writes JSON (``--out``) and prints the same as a table. Each row is a record keyed by the run's stable
+ASCII id (``utils.methods.run_id``); labels are rendered from the records for display, never parsed:
 
-    {"task", "seeds", "first_seed", "protocol", "before": {"A_head", "A_probe", ...},
-     "methods": {LABEL: {"A_head": {"mean", "std", "n", "values"}, "A_probe": {...}, "B": {...},
-                         "A_head_val": {...}, "B_val": {...}, "train_seconds": {...}, "needs_task_a_data": bool}}}
+    {"task", "seeds", "first_seed", "keys", "protocol", "before": {"A_head", "A_probe", ...},
+     "methods": {ID: {"id": ID, "label": "ewc(λ=0.1)", "methods": [{"method": "ewc", "options": {...}}],
+                      "options": {run overrides, e.g. "epochs": 20}, "needs_task_a_data": bool,
+                      "metrics": {"A_head": {"mean", "std", "n", "values"}, "B": {...}, "A_head_val": {...},
+                                  "B_val": {...}, "train_seconds": {...}}}}}
 
-The suite (``default_suite()``) runs each method at its defaults plus a small, stated sweep: L2-SP and EWC
-at two strengths, rehearsal at two fractions (10% and 50% of each batch). WiSE-FT needs no training of its own: the runs
-marked with it are fine-tuned once and evaluated at alpha = 0.25, 0.5, 0.75 and 1; alpha = 1 *is*
-the plain fine-tuned model, reported under the base method's name ("full", "lp-ft(...)").
+The suite (``default_suite()``) is every registered method's own declaration (``Method.suite``): each
+method says which of its settings the comparison runs. WiSE-FT needs no training of its own: its runs are
+fine-tuned once and evaluated at alpha = 0.25, 0.5, 0.75 and 1; alpha = 1 *is* the plain fine-tuned model,
+reported as the base run ("full", "lp-ft").
 """
 
 from __future__ import annotations
@@ -22,133 +25,137 @@ from pathlib import Path
 
 from . import data, metrics
 from . import methods as M
-from .checkpoint import write_atomic
-from .train import DEFAULT_SCHEDULE, finetune
+from .common import write_atomic
+from .train import PROTOCOL, finetune
 
-WISE_SWEEP = (0.25, 0.5, 0.75, 1.0)
 KEYS = ("A_head", "A_probe", "B")
 VALIDATION_KEYS = ("A_head_val", "B_val")  # also summarised when measured: choices are made on these
 
 
-def default_suite():
-    """The runs of a comparison, each a list of methods. Labels come from the methods."""
-    return [
-        [M.WiSEFT(0.5, sweep=WISE_SWEEP)],  # -> full, wise-ft(α=0.25/0.5/0.75)
-        [M.FrozenBackbone()],
-        [M.LPFT(), M.WiSEFT(0.5, sweep=WISE_SWEEP)],  # -> lp-ft, lp-ft+wise-ft(...)
-        [M.L2SP(0.01)],
-        [M.L2SP(0.1)],
-        [M.EWC(0.1)],
-        [M.EWC(0.3)],
-        [M.LwF(1.0)],
-        [M.Rehearsal(0.1)],
-        [M.Rehearsal(0.5)],
-        [M.LoRA(16)],
-        [M.Dropout(0.5)],
-        [M.WeightDecay(l2=1e-3)],
-        [M.Augment()],
-        [M.EarlyStopping()],
-        [M.Rehearsal(0.1), M.EWC(0.1)],
-        [M.LPFT(), M.LwF(1.0)],
-        *rehearsal_schedules(),
-    ]
+def default_suite(inputs: str = "images") -> list:
+    """The runs of a comparison: every registered method's ``suite()``, for methods whose hooks take ``inputs``."""
+    return [entry for cls in M.REGISTRY.values() if cls.inputs in ("any", inputs) for entry in cls.suite()]
 
 
-def headline_suite():
+def headline_suite() -> list:
     """The runs notebook 02's headline claims are about (its fast run): full and frozen, the methods that keep
     task A (rehearsal, EWC, LP-FT with LwF or WiSE-FT) and the rehearsal schedules of the frontier."""
-    return [
-        [M.WiSEFT(0.5, sweep=WISE_SWEEP)],
-        [M.FrozenBackbone()],
-        [M.LPFT(), M.WiSEFT(0.5, sweep=WISE_SWEEP)],
-        [M.EWC(0.1)],
-        [M.Rehearsal(0.1)],
-        [M.Rehearsal(0.5)],
-        [M.LPFT(), M.LwF(1.0)],
-        *rehearsal_schedules(),
-    ]
+    return [*M.WiSEFT.suite(), [M.FrozenBackbone()], [M.EWC(0.1)], [M.Rehearsal(0.1)], [M.Rehearsal(0.5)],
+            [M.LPFT(), M.LwF(1.0)], *M.Rehearsal.schedules()]
 
 
-REHEARSAL_SCHEDULES = ((10, 5e-3), (20, 5e-3))  # (epochs, learning rate) beside the protocol's (10, 3e-3)
+def entry_parts(entry) -> tuple[list, dict]:
+    """(methods, run overrides) of a suite entry: a list of methods, or {"method": [...], **overrides}."""
+    if isinstance(entry, dict):
+        return M.as_list(entry["method"]), {k: v for k, v in entry.items() if k != "method"}
+    return M.as_list(entry), {}
 
 
-def rehearsal_schedules(fraction: float = 0.5) -> list[dict]:
-    """Rehearsal trained longer and at a higher rate: joint training of two tasks has more to fit. Which
-    schedule is best is chosen on the validation split (notebook 02), never on test."""
-    method = M.Rehearsal(fraction)
-    return [{"method": [M.Rehearsal(fraction)], "epochs": e, "learning_rate": lr,
-             "label": f"{method.label}[{e}ep,lr={lr:g}]"} for e, lr in REHEARSAL_SCHEDULES]
+def entry_id(entry) -> str:
+    """The row id a suite entry's run is reported under (WiSE-FT runs add one row per alpha)."""
+    return M.run_id(*entry_parts(entry))
 
 
-def _rows(result, label=None) -> dict:
-    """{label: final metrics} of one run; a WiSE-FT run gives one row per alpha of its sweep."""
+def row(summary: dict, *methods, **overrides) -> dict:
+    """The metrics ({key: {"mean", "std", "n", "values"}}) of the run of ``methods`` (with run ``overrides``) in a
+    summary, found by the run's id: ``row(summary, M.LPFT(), M.LwF(1.0))``. Unknown runs raise KeyError listing the ids."""
+    rid = M.run_id([m for x in methods for m in (x if isinstance(x, (list, tuple)) else [x])], overrides)
+    if rid not in summary["methods"]:
+        raise KeyError(f"no run {rid!r} in this summary; its runs: {', '.join(summary['methods'])}")
+    return summary["methods"][rid]["metrics"]
+
+
+SHORT = {"epochs": "{}ep", "learning_rate": "lr={:g}"}
+
+
+def display_label(methods, overrides: dict) -> str:
+    """A row's label for tables and plots, rendered from its methods and overrides."""
+    shown = [SHORT.get(k, k + "={}").format(v) for k, v in overrides.items()]
+    return M.label(methods) + (f"[{','.join(shown)}]" if shown else "")
+
+
+def rows_of(methods: list, result) -> list[tuple[list, dict]]:
+    """[(methods, final metrics)] of one run; a WiSE-FT run gives one row per alpha of its sweep."""
     sweep = result.extra.get("wise_ft")
     if not sweep:
-        return {label or result.method: result.final}
-    base = result.method.rsplit("+wise-ft", 1)[0].rsplit("wise-ft", 1)[0].rstrip("+") or "full"
-    rows = {}
-    for alpha, m in sweep.items():
-        if alpha == 1.0:
-            rows[base] = m
-        else:
-            rows[(base + "+" if base != "full" else "") + f"wise-ft(α={alpha:g})"] = m
-    return rows
+        return [(methods, result.final)]
+    base = [m for m in methods if not isinstance(m, M.WiSEFT)]
+    return [((base or [M.FullFineTuning()]) if alpha == 1.0 else base + [M.WiSEFT(alpha)], m) for alpha, m in sweep.items()]
 
 
-def compare(task="permute", seeds: int = 3, epochs: int = 10, suite=None, progress: bool = True, keys=KEYS,
+def compare(task="permute", seeds: int = 3, epochs: int = PROTOCOL.epochs, suite=None, progress: bool = True, keys=KEYS,
             reuse_before: bool = False, first_seed: int = 0, **kw) -> dict:
     """Run every entry of ``suite`` (default ``default_suite()``) for ``seeds`` seeds from ``first_seed``;
     return the JSON summary (each metric's mean, std and per-seed values; the validation metrics too).
 
     task: a task-pair name or anything ``utils.train.finetune`` takes. suite entries: a list of methods, or
-    ``{"method": [...], "label": optional row name, **finetune_overrides}`` (e.g. a learning rate of its own). keys: the metrics summarised.
+    ``{"method": [...], **finetune_overrides}`` (e.g. a learning rate of its own). keys: the metrics summarised.
     reuse_before: measure the pretrained model once and pass it to the other runs (slow evaluators).
     kw: passed to every ``finetune`` call (model, evaluator, learning_rate...).
     """
     from tqdm.std import tqdm
 
     suite = suite or default_suite()
-    per_label: dict = {}
-    flags: dict = {}
+    rows: dict = {}
     before = None
     t_start = time.perf_counter()
     name = task if isinstance(task, str) else getattr(task, "name", None) or task[1].name
     bar = tqdm(total=len(suite) * seeds, desc=f"compare {name}", disable=not progress, file=sys.stderr)
     for entry in suite:
-        entry = entry if isinstance(entry, dict) else {"method": entry}
-        methods = M.as_list(entry["method"])
-        overrides = {"epochs": epochs, **{k: v for k, v in entry.items() if k not in ("method", "label")}}
+        methods, overrides = entry_parts(entry)
         for seed in range(first_seed, first_seed + seeds):
             known = {"before": before} if reuse_before and before is not None else {}
             r = finetune(task=task, method=methods, seed=seed, eval_every=0, progress=False,
-                         **{**kw, **overrides, **known})
+                         **{**kw, "epochs": epochs, **overrides, **known})
             before = before or {k: v for k, v in r.before.items()
                                 if k in (*keys, *VALIDATION_KEYS) and k not in ("B", "B_val")} or dict(r.before)
-            uses_a = any(m.needs_task_a_data for m in methods)
-            for label, m in _rows(r, entry.get("label")).items():
-                measured = (*keys, *(k for k in VALIDATION_KEYS if k in m and k not in keys))
-                slot = per_label.setdefault(label, {k: [] for k in (*measured, "train_seconds")})
-                flags[label] = uses_a
-                for k in measured:
-                    slot[k].append(m[k])
-                slot["train_seconds"].append(r.train_seconds)
+            for row_methods, m in rows_of(methods, r):
+                _add(rows, row_methods, overrides, m, keys, r.train_seconds)
             bar.update(1)
     bar.close()
-    methods = {
-        label: {**{k: metrics.mean_std(v) for k, v in vals.items()}, "needs_task_a_data": flags[label]}
-        for label, vals in per_label.items()
-    }
+    for row in rows.values():
+        row["metrics"] = {k: metrics.mean_std(v) for k, v in row["metrics"].items()}
     protocol = {k: v for k, v in kw.items() if isinstance(v, (int, float, str))}
     return {
         "task": name,
         "seeds": seeds,
         "first_seed": first_seed,
         "keys": list(keys),
-        "protocol": {"epochs": epochs, "optimizer": "Adam", "schedule": DEFAULT_SCHEDULE, **protocol},
+        "protocol": {"epochs": epochs, "optimizer": "Adam", "schedule": PROTOCOL.schedule, **protocol},
         "before": before,
-        "methods": methods,
+        "methods": rows,
         "wall_seconds": time.perf_counter() - t_start,
     }
+
+
+def _add(rows: dict, methods: list, overrides: dict, measured: dict, keys, seconds: float) -> None:
+    """Append one seed's numbers to the record of (methods, overrides), creating it on first sight."""
+    rid = M.run_id(methods, overrides)
+    shown = (*keys, *(k for k in VALIDATION_KEYS if k in measured and k not in keys))
+    row = rows.setdefault(rid, {
+        "id": rid, "label": display_label(methods, overrides), "methods": M.records(methods), "options": overrides,
+        "needs_task_a_data": any(m.needs_task_a_data for m in methods), "metrics": {k: [] for k in (*shown, "train_seconds")}})
+    for k in shown:
+        row["metrics"][k].append(measured[k])
+    row["metrics"]["train_seconds"].append(seconds)
+
+
+def code_and_results(summary: dict, keys=("A_head", "B")) -> str:
+    """Markdown: for each method class in ``summary``, the rows it took part in (``keys``, mean over seeds) and
+    the source of its hooks (``utils.methods.hook_source``), so a notebook shows the code that was measured."""
+    by_key: dict = {}
+    for record in summary["methods"].values():
+        for m in record["methods"]:
+            by_key.setdefault(m["method"], []).append(record)
+    parts = []
+    for key, records in by_key.items():
+        cls = M.REGISTRY[key]
+        lines = [f"- {r['label']}: " + ", ".join(f"{k} {r['metrics'][k]['mean']:.3f}" for k in keys if k in r["metrics"])
+                 for r in records]
+        doc = (cls.__doc__ or "").strip().split("\n")[0]
+        parts.append(f"#### `{key}` — {cls.__name__}\n{doc}\n\n" + "\n".join(lines)
+                     + f"\n\n```python\n{M.hook_source(cls)}\n```\n")
+    return "\n".join(parts)
 
 
 def table(summary: dict) -> str:
@@ -160,11 +167,12 @@ def table(summary: dict) -> str:
     retained = "A_head" in keys and "A_head" in before
     lines = [f"task {summary['task']}, mean ± sample std over {summary['seeds']} seed(s); pretrained: {pre}",
              head + (f" {'retention':>9s}" if retained else "") + f" {'s/run':>6s}"]
-    rows = sorted(summary["methods"].items(), key=lambda kv: -kv[1][keys[0]]["mean"])
-    for label, m in rows:
+    rows = sorted(summary["methods"].values(), key=lambda r: -r["metrics"][keys[0]]["mean"])
+    for row in rows:
+        m = row["metrics"]
         cells = " ".join(f"{m[k]['mean']:.3f}±{m[k]['std']:.3f}".rjust(14) for k in keys)
         ret = f" {metrics.retention(before['A_head'], m['A_head']['mean']):9.3f}" if retained else ""
-        lines.append(f"{label:34s} {cells}{ret} {m['train_seconds']['mean']:6.1f}")
+        lines.append(f"{row['label']:34s} {cells}{ret} {m['train_seconds']['mean']:6.1f}")
     lines.append(f"wall time {summary['wall_seconds']:.0f} s")
     return "\n".join(lines)
 
@@ -173,7 +181,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m utils.compare", description=__doc__.split("\n\n")[0])
     parser.add_argument("--task", default="permute", choices=data.TASK_PAIRS)
     parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--epochs", type=int, default=PROTOCOL.epochs)
     parser.add_argument("--out", type=Path, help="write the JSON summary here")
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)

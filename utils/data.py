@@ -231,3 +231,22 @@ def validate(task: Task, role: str = "task") -> None:
             raise InvalidDataError(f"{where}: x_{split} examples have shape {x.shape[1:]} but x_train's have {shape}: "
                                    "every split must be preprocessed the same way")
         shape = x.shape[1:]
+
+
+def translate_and_noise(x, shift: int, noise: float, rng):
+    """Random integer translation of each image by up to ``shift`` pixels, then N(0, noise^2) noise, clipped to [0, 1]."""
+    import tensorflow as tf
+
+    n = tf.shape(x)[0]
+    if shift:
+        d = tf.cast(rng.uniform([n, 2], -shift, shift + 1, dtype=tf.int32), tf.float32)
+        ones, zeros = tf.ones([n, 1]), tf.zeros([n, 1])
+        # projective transform maps output (x, y) to input (x + dx, y + dy): a shift by (-dx, -dy)
+        transforms = tf.concat([ones, zeros, d[:, :1], zeros, ones, d[:, 1:], zeros, zeros], axis=1)
+        x = tf.raw_ops.ImageProjectiveTransformV3(
+            images=x, transforms=transforms, output_shape=tf.shape(x)[1:3],
+            fill_value=0.0, interpolation="NEAREST", fill_mode="CONSTANT",
+        )
+    if noise:
+        x = tf.clip_by_value(x + noise * rng.normal(tf.shape(x)), 0.0, 1.0)
+    return x

@@ -1,7 +1,7 @@
 """Check cells: a claim, the number measured for it, and its margin to the threshold.
 
     from utils.evidence import check, observe
-    check("full fine-tuning loses >= 20 points of task A", before - summary["methods"]["full"]["A_head"], ">=", 0.20)
+    check("full fine-tuning keeps >= 0.5 of task A", summary["methods"]["full"]["metrics"]["A_head"], ">=", 0.5)
 
 ``check`` asserts the claim on the measured value (the mean over seeds when it is given several), prints one
 line with the value, the threshold and the margin (in seed standard deviations when there are several
@@ -115,8 +115,8 @@ def observe(claim: str, value, op: str | None = None, threshold: float | None = 
 
 
 def values(row: dict, key: str) -> list[float]:
-    """The per-seed values of ``key`` in a ``utils.compare`` row."""
-    return list(row[key]["values"])
+    """The per-seed values of metric ``key`` in a ``utils.compare`` row (its record, or its metrics)."""
+    return list(row.get("metrics", row)[key]["values"])
 
 
 def paired(row_a: dict, row_b: dict, key: str) -> list[float]:

@@ -143,6 +143,45 @@ def check_training(fn, model: str = "digits-convnet") -> str:
             f"the runner: {ref[-1]['A_head_val']:.3f}, {ref[-1]['B_val']:.3f})")
 
 
+# --- piece 4: your own Method, run by the real runner ----------------------------------------------------------
+
+METHOD_TOLERANCE = 1e-4  # largest weight difference from the library's L2SP after the same run (float order only)
+
+
+def check_method(cls, model: str = "digits-convnet", strength: float = 0.1) -> str:
+    """``cls`` must be a registered ``utils.methods.Method`` taking ``strength`` whose hooks make the runner train
+    exactly as the library's ``L2SP(strength)``: same seed, same data, the same weights after two epochs."""
+    from . import methods as M
+    from .train import finetune
+
+    _require(isinstance(cls, type) and issubclass(cls, M.Method),
+             f"write a class that subclasses utils.methods.Method, got {cls!r}")
+    _require("key" in vars(cls) and M.REGISTRY.get(cls.key) is cls,
+             f"give {getattr(cls, '__name__', cls)} its own key (key = \"my-l2-sp\"): a Method subclass with a key "
+             f"registers itself, and the runner, the script and the comparison suite find it by that key")
+    _require(cls.key != "l2-sp", "the key l2-sp is the library's: choose another (e.g. my-l2-sp)")
+    task_a, task_b = data.task_pair("permute")
+    pair = (task_a, task_b.subset(0.25))
+
+    def weights(method):
+        try:
+            r = finetune(model, pair, method, epochs=2, seed=0, schedule="constant", progress=False)
+        except NotImplementedError:
+            raise ExerciseCheckFailed(f"{cls.__name__}.penalty is not written yet: replace the `raise "
+                                      f"NotImplementedError` in its cell, run it, then run this check again") from None
+        return [v.numpy() for v in r.context.backbone_variables], r.final
+
+    mine, mine_final = weights(_call(cls, strength))
+    ref, ref_final = weights(M.L2SP(strength))
+    diff = max(float(np.max(np.abs(a - b))) for a, b in zip(mine, ref))
+    _require(diff <= METHOD_TOLERANCE,
+             f"after the same two epochs your method's backbone differs from L2SP({strength})'s by up to {diff:.2g} "
+             f"(tolerance {METHOD_TOLERANCE:g}): the penalty hook should return strength / 2 * the sum of squared "
+             f"distances from the pretrained weights, ctx.initial (not from zero), over ctx.backbone_variables")
+    return (f"{cls.__name__}: OK (registered as {cls.key!r}; same weights as L2SP({strength}) within {diff:.1g}; "
+            f"task B {mine_final['B']:.3f}, task A {mine_final['A_head']:.3f})")
+
+
 def accuracy(logits, labels) -> float:
     """Share of argmax(logits) equal to labels (re-exported for the exercise)."""
     return metrics.accuracy(np.asarray(logits), labels)

@@ -35,7 +35,7 @@ from urllib.parse import urlparse
 
 import numpy as np
 
-from . import zoo
+from . import catalog
 
 NETWORK_TIMEOUT_S = 3.0
 
@@ -74,7 +74,7 @@ class IncompatibleInputError(ModelLoadError):
 
 def bundled_names() -> list[str]:
     """Names of the models this workbook ships or builds."""
-    return list(zoo.BUNDLED)
+    return list(catalog.BUNDLED)
 
 
 def is_hub_handle(model: str) -> bool:
@@ -111,8 +111,8 @@ def resolve(model) -> str:
         f"bundled models: {', '.join(bundled_names())}; or a local SavedModel folder; "
         "or a tfhub.dev handle (needs the network once)"
     )
-    if model in zoo.BUNDLED:
-        folder = zoo.BUNDLED[model].path
+    if model in catalog.BUNDLED:
+        folder = catalog.BUNDLED[model].path
         if not _has_saved_model(folder):
             raise ModelNotFoundError(
                 f"bundled model {model!r} is not built yet ({folder} has no saved_model.pb): "
@@ -161,7 +161,7 @@ def load(model, trainable: bool = False, **kwargs):
     handle = location
     try:
         if not is_hub_handle(location):
-            if zoo.read_meta(location).get("kind") == "text_preprocessor":
+            if catalog.read_meta(location).get("kind") == "text_preprocessor":
                 import tensorflow_text  # noqa: F401  registers the ops the preprocessor uses (NormalizeUTF8...)
             if not kwargs and _form(location) != "reusable":
                 handle = Endpoint.load(location)
@@ -282,11 +282,20 @@ class Endpoint:
         return module
 
 
+def save(layer, folder) -> None:
+    """Save a loaded layer's model (its variables as they are now, e.g. fine-tuned) as a SavedModel in ``folder``
+    that ``load`` and ``hub.KerasLayer`` load again."""
+    import tensorflow as tf
+
+    obj = layer.resolved_object  # the restored SavedModel object (or Endpoint), weights updated in place
+    tf.saved_model.save(obj.exportable() if isinstance(obj, Endpoint) else obj, str(folder))
+
+
 def input_signature(layer):
     """The ``tf.TensorSpec`` of the layer's first input, or None when the SavedModel does not say."""
     import tensorflow as tf
 
-    obj = getattr(layer, "_func", None)
+    obj = getattr(layer, "resolved_object", None)
     if isinstance(obj, Endpoint):
         return obj.input_spec
     signature = getattr(layer, "_signature", None)
@@ -340,7 +349,7 @@ def load_head(model):
     location = resolve(model)
     if is_hub_handle(location):
         return None
-    f = Path(location) / zoo.HEAD_FILE
+    f = Path(location) / catalog.HEAD_FILE
     if not f.exists():
         return None
     w = np.load(f)

@@ -117,7 +117,7 @@ QUESTIONS: list[Question] = [
             "*pretrained* weights, not dropout; 4) Adam on a new head, validating **both** tasks on a validation "
             "split every epoch (old head on task A), the test split read once at the end; 5) a before/after table, "
             "`results.json`, `history.csv`, checkpoints. Notebook 03's check cells require the recorded run to learn "
-            "task B while keeping most of task A, and `python -m utils.finetune --schedule constant` to reproduce "
+            "task B while keeping most of task A, and `python -m utils.finetune_cli --schedule constant` to reproduce "
             "the hand-written loop up to floating-point order."
         ),
         link=f"{N03}#The-question",
@@ -658,7 +658,7 @@ QUESTIONS: list[Question] = [
         answer=(
             "Stop at once rather than train on garbage, keep the last good checkpoint, then lower the learning "
             "rate or λ and check the inputs (scale, NaNs). Notebook 03's loop raises `FloatingPointError` naming "
-            "the epoch, and `python -m utils.finetune` exits with one line and keeps the last good checkpoint."
+            "the epoch, and `python -m utils.finetune_cli` exits with one line and keeps the last good checkpoint."
         ),
         link=f"{N03}#Step-4-·-Train-and-validate-(your-turn)",
     ),

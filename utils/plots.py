@@ -109,16 +109,17 @@ def pareto(summary: dict, before_a: float, title: str = "Task B gained vs task A
     (all methods; a zoom on the top-right corner where the good ones are), with two Pareto frontiers:
     all methods, and the methods that need no task-A data.
 
-    summary: {method: {a_key: {"mean", "std"}, b_key: {"mean", "std"}, "needs_task_a_data": bool}}
-    as written by ``utils.compare``. zoom: lower limits (retention, task B) of the zoom panel.
+    summary: ``utils.compare``'s rows, {id: {"label", "needs_task_a_data", "metrics": {a_key: {"mean", "std"}, ...}}};
+    points are labelled with each row's label. zoom: lower limits (retention, task B) of the zoom panel.
     """
     plt = _plt()
     fig, (ax, zx) = plt.subplots(1, 2, figsize=(15, 6), gridspec_kw={"width_ratios": [1, 1.15], "wspace": 0.55})
     points, data_free = {}, {}
-    for name, row in summary.items():
+    for record in summary.values():
+        name, row = record["label"], record["metrics"]
         x, y = row[a_key]["mean"] / before_a, row[b_key]["mean"]
         points[name] = (x, y)
-        if not row.get("needs_task_a_data", False):
+        if not record.get("needs_task_a_data", False):
             data_free[name] = (x, y)
         for axis in (ax, zx):
             axis.errorbar(x, y, xerr=row[a_key]["std"] / before_a, yerr=row[b_key]["std"], fmt="o", ms=5, capsize=2,

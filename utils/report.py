@@ -21,7 +21,7 @@ import sys
 from pathlib import Path
 
 from . import paths
-from .checkpoint import write_atomic
+from .common import to_jsonable, write_atomic
 
 RESULTS_DIR = paths.BUILD_DIR / "results"
 FIGURES_DIR = paths.BUILD_DIR / "figures"
@@ -31,22 +31,12 @@ README_START, README_END = "<!-- results:start -->", "<!-- results:end -->"
 KEY_FIGURES = ("02_pareto_permute", "04_text_pareto")
 
 
-def _plain(v):
-    if isinstance(v, dict):
-        return {str(k): _plain(x) for k, x in v.items()}
-    if isinstance(v, (list, tuple)):
-        return [_plain(x) for x in v]
-    if hasattr(v, "item") and callable(v.item):  # numpy scalars
-        return v.item()
-    return v
-
-
 def record(notebook: str, results_dir: Path | None = None, **sections) -> Path:
     """Save ``sections`` (``headline={name: number}``, comparison summaries of ``utils.compare``...) for the report."""
     folder = Path(results_dir or RESULTS_DIR)
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{notebook}.json"
-    body = {"notebook": notebook, "fast": os.environ.get("WORKBOOK_FAST") == "1", "sections": _plain(sections)}
+    body = {"notebook": notebook, "fast": os.environ.get("WORKBOOK_FAST") == "1", "sections": to_jsonable(sections)}
     write_atomic(path, (json.dumps(body, indent=2, ensure_ascii=False) + "\n").encode())
     return path
 
@@ -65,14 +55,15 @@ def markdown_table(summary: dict) -> str:
     """A ``utils.compare`` summary as a Markdown table (mean ± std over seeds), best first."""
     keys = summary.get("keys", ["A_head", "A_probe", "B"])
     names = {"A_head": "task A, original head", "A_probe": "task A, linear probe", "B": "task B"}
-    rows = sorted(summary["methods"].items(), key=lambda kv: -kv[1][keys[0]]["mean"])
+    rows = sorted(summary["methods"].values(), key=lambda r: -r["metrics"][keys[0]]["mean"])
     lines = ["| method | " + " | ".join(names.get(k, k) for k in keys) + " |", "|---" * (len(keys) + 1) + "|"]
     before = summary.get("before") or {}
     if before:
         lines.append("| pretrained | " + " | ".join(_fmt(before[k]) if k in before else "—" for k in keys) + " |")
-    for label, m in rows:
+    for row in rows:
+        m = row["metrics"]
         cells = [f"{m[k]['mean']:.3f}" + (f" ± {m[k]['std']:.3f}" if summary.get("seeds", 1) > 1 else "") for k in keys]  # sample std
-        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+        lines.append(f"| {row['label']} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 

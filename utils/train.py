@@ -3,7 +3,16 @@
 It loads the pretrained backbone through ``utils.hub.load`` (trainable), puts a new head on it for
 task B, keeps the shipped task-A head frozen beside it, and trains with Adam in a compiled step.
 Methods (``utils.methods``) change what trains, the loss, the batches and the weights after
-training through hooks; the loop never names a method.
+training through the hooks ``utils.methods.base`` declares; the loop never names a method.
+
+``finetune`` builds a ``Run`` and calls its steps in order, each short enough to read at once:
+
+    Run.prepare()   load the model, build the new head and the Context, let the methods set up
+    Run.restore()   the RunState: a fresh one (the pretrained model measured), or a checkpoint's
+    Run.train()     each phase: an optimizer, a compiled epoch, then epochs (evaluate, checkpoint, stop?)
+    Run.finish()    the methods' last word (WiSE-FT, restore best), final metrics, the FineTuneResult
+
+The protocol's defaults (epochs, batch size, learning rate, schedule, seed) are defined once, in ``PROTOCOL``.
 
 Every epoch it records (``result.history``):
     A_head      task-A test accuracy of the *original* head on the updated backbone (the headline:
@@ -27,17 +36,48 @@ import os
 import sys
 import time
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
 from . import data, hub, metrics
 from . import methods as methods_lib
+from .common import seed_everything, to_jsonable
 from .methods.base import Context, Phase
-from .zoo import seed_everything
 
 DEFAULT_MODEL = {"permute": "digits-convnet", "rot90": "digits-convnet", "split": "digits-convnet-0to4"}
 EVAL_BATCH = 512
+SCHEDULES = ("constant", "cosine")
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """How every run trains unless told otherwise: the command line, ``utils.compare`` and the notebooks
+    read these defaults from ``PROTOCOL``, so they are written in one place.
+
+    schedule: "cosine" (the learning rate decays to 0 over each phase: the end of training is quiet, so the
+    final numbers vary less from seed to seed) or "constant". learning_rate: Adam's (peak) rate.
+    """
+
+    epochs: int = 10
+    batch_size: int = 32
+    learning_rate: float = 3e-3
+    schedule: str = "cosine"
+    seed: int = 0
+
+    def check(self) -> None:
+        """Raise ValueError naming the first bad setting."""
+        for name, value, low in (("epochs", self.epochs, 0), ("batch_size", self.batch_size, 1)):
+            if not isinstance(value, (int, np.integer)) or value < low:
+                raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+        if not self.learning_rate > 0:
+            raise ValueError(f"learning_rate must be > 0, got {self.learning_rate!r}")
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"schedule must be one of {', '.join(SCHEDULES)}, got {self.schedule!r}")
+
+
+PROTOCOL = Protocol()
+DEFAULT_SCHEDULE = PROTOCOL.schedule
 
 
 class NonFiniteLossError(RuntimeError):
@@ -63,8 +103,14 @@ def chance_level_warning(accuracy: float, num_classes: int, learning_rate: float
 
 @dataclass
 class FineTuneResult:
-    """What one run measured. ``history[0]`` is the pretrained model (epoch 0)."""
+    """What one run measured. ``history[0]`` is the pretrained model (epoch 0).
 
+    id: the run's stable ASCII identity (``utils.methods.run_id``); methods: its methods as records
+    ``{"method": key, "options": {...}}``; method: the display label (tables and plots only).
+    """
+
+    id: str
+    methods: list
     method: str
     model: str
     task: str
@@ -81,18 +127,26 @@ class FineTuneResult:
 
     def to_dict(self) -> dict:
         """JSON-ready summary (no live model objects)."""
-        def clean(v):
-            if isinstance(v, dict):
-                return {str(k): clean(x) for k, x in v.items()}
-            if isinstance(v, (list, tuple)):
-                return [clean(x) for x in v]
-            if isinstance(v, (np.floating, np.integer)):
-                return v.item()
-            return v
+        return to_jsonable({k: getattr(self, k) for k in
+                            ("id", "methods", "method", "model", "task", "seed", "config", "before", "final", "history",
+                             "extra", "train_seconds", "steps", "warnings")})
 
-        return clean({k: getattr(self, k) for k in
-                      ("method", "model", "task", "seed", "config", "before", "final", "history", "extra",
-                       "train_seconds", "steps", "warnings")})
+
+@dataclass
+class RunState:
+    """Where a run stands at an epoch boundary: what a checkpoint holds, enough to continue it exactly."""
+
+    history: list  # history[0]: the pretrained model's metrics
+    epoch: int = 0  # the last completed epoch
+    steps: int = 0
+    train_seconds: float = 0.0
+    stopped: bool = False  # a method asked to stop
+    phase_index: int = 0  # the phase the last completed epoch belonged to
+    optimizer: list | None = None  # that phase's optimizer variables (arrays)
+
+    @property
+    def before(self) -> dict:
+        return self.history[0]
 
 
 def resolve_tasks(task):
@@ -143,16 +197,12 @@ def make_evaluator(probe: bool = True):
     return evaluate
 
 
-def _make_epoch(ctx: Context, methods, variables, optimizer, replay_size: int, strategy=None):
-    """One compiled epoch: (x, y, xa, ya) -> per-step (cross-entropy, total loss).
+def _train_step(ctx: Context, methods, variables, optimizer, replay_size: int):
+    """step(x, y, xa, ya, count=None, replicas=1) -> (cross-entropy, total loss): one optimizer step.
 
-    x, y: the epoch's task-B examples in batch order; xa, ya: ``replay_size`` task-A examples per step.
     The cross-entropy is summed over the task-B and the replayed examples and divided by the number of
-    task-B examples: replay adds examples to the batch (each weighs as much as a task-B example) without
-    diluting task B's gradient.
-    Running the whole epoch in one graph call saves the per-step Python dispatch (about 20% here).
-    Under a ``tf.distribute`` strategy each replica takes every n-th example of the batch and scales
-    its loss so that the optimizer's all-reduced (summed) gradient is the whole batch's gradient.
+    task-B examples (``count``): replay adds examples to the batch (each weighs as much as a task-B example)
+    without diluting task B's gradient. Penalties are divided by ``replicas`` under a distribution strategy.
     """
     import tensorflow as tf
 
@@ -187,6 +237,19 @@ def _make_epoch(ctx: Context, methods, variables, optimizer, replay_size: int, s
         for m in methods:
             m.after_apply(ctx)
         return loss, total
+
+    return step
+
+
+def _make_epoch(ctx: Context, step, replay_size: int, strategy=None):
+    """One compiled epoch: (x, y, xa, ya) -> per-step (cross-entropy, total loss).
+
+    x, y: the epoch's task-B examples in batch order; xa, ya: ``replay_size`` task-A examples per step.
+    Running the whole epoch in one graph call saves the per-step Python dispatch (about 20% here).
+    Under a ``tf.distribute`` strategy each replica takes every n-th example of the batch and scales
+    its loss so that the optimizer's all-reduced (summed) gradient is the whole batch's gradient.
+    """
+    import tensorflow as tf
 
     batch, n_replay = ctx.batch_size, replay_size
     if strategy is not None:
@@ -252,7 +315,7 @@ def mirrored_strategy(cpus: int = 2):
             if len(tf.config.list_logical_devices("CPU")) < cpus:
                 raise RuntimeError(
                     "TensorFlow is already running on one CPU device: create the mirrored strategy at the "
-                    "start of a new process (for example `python -m utils.finetune --strategy mirrored`)"
+                    "start of a new process (for example `python -m utils.finetune_cli --strategy mirrored`)"
                 ) from e
         devices = [d.name for d in tf.config.list_logical_devices("CPU")[:cpus]]
     else:
@@ -292,10 +355,6 @@ def _phase_variables(ctx: Context, methods, phase: Phase) -> list:
     return variables
 
 
-SCHEDULES = ("constant", "cosine")
-DEFAULT_SCHEDULE = "cosine"  # the protocol's: a quiet end of training, so final numbers vary less over seeds
-
-
 def _build_optimizer(ctx, methods, variables, learning_rate, schedule="constant", steps=1):
     """Adam over the variables the methods' gradient transforms produce (found with zero gradients).
 
@@ -318,9 +377,215 @@ class ResumeError(ValueError):
     """A checkpoint cannot be resumed with these settings; the message says why."""
 
 
-def _fingerprint(model, task_name, label, epochs, batch_size, learning_rate, schedule, seed) -> dict:
-    return {"model": str(model), "task": task_name, "method": label, "epochs": epochs, "batch_size": batch_size,
-            "learning_rate": learning_rate, "schedule": schedule, "seed": seed}
+class Run:
+    """One fine-tuning run, as the four steps ``finetune`` calls: prepare, restore, train, finish.
+
+    The arguments are ``finetune``'s (see there). After ``prepare`` the run holds ``ctx`` (the Context the
+    methods see), ``phases`` and ``n_replay``; ``restore`` returns the ``RunState`` that ``train`` advances.
+    """
+
+    def __init__(self, model, task, method, protocol: Protocol, *, old_head="auto", evaluator=None, eval_every=1,
+                 progress=None, on_epoch=None, checkpoint_dir=None, resume=False, strategy=None, before=None):
+        from .checkpoint import Checkpointer
+
+        protocol.check()
+        self.protocol, self.methods = protocol, methods_lib.as_list(method)
+        self.label, self.id = methods_lib.label(self.methods), methods_lib.run_id(self.methods)
+        self.task_a, self.task_b, self.task_name = resolve_tasks(task)
+        data.validate(self.task_b, "task B")
+        if self.task_a is not None:
+            data.validate(self.task_a, "task A")
+        if strategy is not None:
+            refused = [m.key for m in self.methods if not m.distributable]
+            if refused:
+                ok = ", ".join(n for n, c in methods_lib.REGISTRY.items() if c.distributable)
+                raise ValueError(f"{', '.join(refused)} cannot train under a distribution strategy yet; "
+                                 f"use the default strategy, or one of: {ok}")
+        self.model = model if model is not None else DEFAULT_MODEL.get(self.task_name, "digits-convnet")
+        self.old_head, self.evaluator, self.eval_every = old_head, evaluator, eval_every
+        self.progress, self.on_epoch, self.strategy, self.known_before = progress, on_epoch, strategy, before
+        self.checkpoint_dir = checkpoint_dir
+        self.checkpointer = Checkpointer(checkpoint_dir) if checkpoint_dir is not None else None
+        self.fingerprint = {"model": str(self.model), "task": self.task_name, "method": self.label, **asdict(protocol)}
+        self.saved = self._find_checkpoint(resume)
+
+    def _find_checkpoint(self, resume: bool) -> dict | None:
+        """The checkpoint to resume from, or None; refuses another run's checkpoints and mixing two runs."""
+        if self.checkpointer is None:
+            if resume:
+                raise ResumeError("resume=True needs a checkpoint_dir")
+            return None
+        if not resume:
+            if self.checkpointer.epochs():
+                raise ResumeError(f"{self.checkpoint_dir} already holds checkpoints: resume them, or choose another directory")
+            return None
+        saved = self.checkpointer.latest()
+        if saved is not None and saved["fingerprint"] != self.fingerprint:
+            diff = {k: (saved["fingerprint"].get(k), v) for k, v in self.fingerprint.items()
+                    if saved["fingerprint"].get(k) != v}
+            raise ResumeError(f"the checkpoints in {self.checkpoint_dir} are from another run; (saved, now): {diff}")
+        return saved
+
+    def prepare(self) -> None:
+        """Load the backbone and the old head, build the new head and the Context, let the methods set up."""
+        import tensorflow as tf
+        import tf_keras as keras
+
+        seed, task_b = self.protocol.seed, self.task_b
+        backbone = hub.load(self.model, trainable=True)
+        hub.check_input(backbone, task_b.x_train, name=f"task {task_b.name!r}")
+        old_head = hub.load_head(self.model) if self.old_head == "auto" else self.old_head
+        if old_head is not None and self.task_a is not None and old_head.units != self.task_a.num_classes:
+            raise ValueError(
+                f"the head of {self.model!r} has {old_head.units} classes but task A ({self.task_a.name}) has "
+                f"{self.task_a.num_classes}: use the model pretrained on task A (for {self.task_name!r}: "
+                f"{DEFAULT_MODEL.get(self.task_name, 'see utils.train.DEFAULT_MODEL')})")
+        head = keras.layers.Dense(task_b.num_classes, name="new_head",
+                                  kernel_initializer=keras.initializers.GlorotUniform(seed=seed))
+        features = _features_function(backbone, task_b.x_train, self.strategy)
+        head.build((None, int(features(task_b.x_train[:1]).shape[-1])))
+        ctx = Context(
+            backbone=backbone, head=head, old_head=old_head, task_a=self.task_a, task_b=task_b,
+            train_x=task_b.x_train, train_y=task_b.y_train,
+            initial=[tf.constant(v.numpy()) for v in backbone.trainable_variables],
+            rng=tf.random.Generator.from_seed(seed), np_rng=np.random.default_rng(seed), seed=seed,
+            learning_rate=self.protocol.learning_rate, batch_size=self.protocol.batch_size, model=self.model,
+            features=features)
+        evaluate = self.evaluator or make_evaluator()
+        ctx.evaluate = lambda: evaluate(ctx)
+        for m in self.methods:
+            ctx.train_x, ctx.train_y = m.select_examples(ctx, ctx.train_x, ctx.train_y)
+        for m in self.methods:
+            m.setup(ctx)
+        self.ctx = ctx
+        epochs = self.protocol.epochs
+        self.phases = next((p for p in (m.phases(epochs) for m in self.methods) if p is not None), [Phase(epochs)])
+        if not ctx.backbone_variables and any(p.train == "all" and p.epochs for p in self.phases):
+            raise hub.NotTrainableError(
+                f"{self.model!r} exposes no trainable variables, so {self.label} would train only the new head and "
+                f"report the backbone unchanged: use --method frozen (method=FrozenBackbone()) for a linear probe, "
+                f"or save the model with its variables (tf.saved_model.save of a tf.Module or tf_keras model, "
+                f"Keras 3 model.export())")
+        self.replayers = [m for m in self.methods if m.replay_size(self.protocol.batch_size) > 0]
+        self.n_replay = sum(m.replay_size(self.protocol.batch_size) for m in self.replayers)
+        self.steps_per_epoch = -(-len(ctx.train_y) // self.protocol.batch_size)
+
+    def restore(self) -> RunState:
+        """A fresh state (the pretrained model measured, or ``before`` when given), or the checkpoint's."""
+        saved, ctx = self.saved, self.ctx
+        if saved is None:
+            before = dict(self.known_before) if self.known_before is not None else ctx.evaluate()
+            return RunState(history=[{"epoch": 0, "phase": "pretrained", "loss": None, **before, "seconds": 0.0}])
+        for v, w in zip(ctx.backbone_variables + list(ctx.head.weights), saved["backbone"] + saved["head"]):
+            v.assign(w)
+        ctx.np_rng.bit_generator.state = saved["np_rng"]
+        ctx.rng.reset(saved["tf_rng"])
+        ctx.probed_head = saved["probed_head"]
+        for m, st in zip(self.methods, saved["methods"]):
+            m.load_state(st)
+        return RunState(**saved["state"])
+
+    def train(self, state: RunState) -> RunState:
+        """Every phase that is not done yet; returns the state after the last epoch."""
+        from tqdm.std import tqdm
+
+        total = self.steps_per_epoch * sum(p.epochs for p in self.phases)
+        self.bar = tqdm(total=total, initial=state.steps, desc=self.label, leave=False, file=sys.stderr,
+                        disable=not _progress_enabled(self.progress), mininterval=0.5)
+        end = 0
+        for index, phase in enumerate(self.phases):
+            first, end = end, end + phase.epochs  # this phase covers epochs first+1 .. end
+            if not (state.stopped or phase.epochs == 0 or end <= state.epoch):
+                self._train_phase(index, phase, first, state)
+        self.bar.close()
+        return state
+
+    def _train_phase(self, index: int, phase: Phase, first: int, state: RunState) -> None:
+        ctx, methods, p = self.ctx, self.methods, self.protocol
+        ctx.phase = phase
+        variables = _phase_variables(ctx, methods, phase)
+        optimizer = _build_optimizer(ctx, methods, variables, p.learning_rate * phase.lr_scale, p.schedule,
+                                     phase.epochs * self.steps_per_epoch)
+        ctx.optimizer = optimizer
+        if state.optimizer is not None and state.phase_index == index and state.epoch > first:
+            for v, w in zip(optimizer.variables, state.optimizer):
+                v.assign(w)
+        step = _train_step(ctx, methods, variables, optimizer, self.n_replay)
+        run_epoch = _make_epoch(ctx, step, self.n_replay, self.strategy)
+        run_epoch.get_concrete_function()  # trace now, so train_seconds counts training only
+        for epoch in range(max(first, state.epoch) + 1, first + phase.epochs + 1):
+            row = self._epoch(run_epoch, epoch, phase, state)
+            if phase.train == "head" and epoch == first + phase.epochs:
+                ctx.probed_head = [w.numpy() for w in ctx.head.weights]  # the probe: WiSE-FT's head start
+            for m in methods:
+                state.stopped = m.after_epoch(ctx, epoch, row) or state.stopped
+            row["seconds"] = state.train_seconds
+            state.history.append(row)
+            state.epoch, state.phase_index = epoch, index
+            state.optimizer = [v.numpy() for v in optimizer.variables] if self.checkpointer is not None else None
+            self._save(state)
+            if self.on_epoch is not None:
+                self.on_epoch(epoch, row)
+            if state.stopped:
+                break
+
+    def _epoch(self, run_epoch, epoch: int, phase: Phase, state: RunState) -> dict:
+        """Train one epoch (a shuffled order, the replayed examples) and measure it: its history row."""
+        ctx, n_train = self.ctx, len(self.ctx.train_y)
+        t0 = time.perf_counter()
+        order = ctx.np_rng.permutation(n_train)
+        source_a = self.task_a if self.task_a is not None else self.task_b
+        xa, ya = source_a.x_train[:0], source_a.y_train[:0]
+        if self.n_replay:
+            size = self.protocol.batch_size
+            parts = [[m.replay_batch(ctx, m.replay_size(size)) for m in self.replayers] for _ in range(self.steps_per_epoch)]
+            xa = np.concatenate([p[0] for step_parts in parts for p in step_parts])
+            ya = np.concatenate([p[1] for step_parts in parts for p in step_parts])
+        losses, totals = (t.numpy() for t in run_epoch(ctx.train_x[order], ctx.train_y[order], xa, ya))
+        bad = np.flatnonzero(~np.isfinite(totals))
+        if bad.size:
+            self.bar.close()
+            kept = (f"; the last good checkpoint (epoch {epoch - 1}) is kept in {self.checkpoint_dir}"
+                    if self.checkpointer and epoch > 1 else "")
+            raise NonFiniteLossError(
+                f"the training loss became {totals[bad[0]]} at epoch {epoch}, step {bad[0] + 1} ({self.label}, "
+                f"learning rate {self.protocol.learning_rate * phase.lr_scale:g}): lower the learning rate or the "
+                f"penalty strength, and check the inputs for NaN{kept}")
+        state.steps += self.steps_per_epoch
+        self.bar.update(self.steps_per_epoch)
+        state.train_seconds += time.perf_counter() - t0
+        row = {"epoch": epoch, "phase": phase.name, "loss": float(np.mean(losses))}
+        if self.eval_every and epoch % self.eval_every == 0:
+            row.update(ctx.evaluate())
+        self.bar.set_postfix(loss=f"{row['loss']:.3f}")
+        return row
+
+    def _save(self, state: RunState) -> None:
+        if self.checkpointer is None:
+            return
+        ctx = self.ctx
+        self.checkpointer.save(state.epoch, {
+            "fingerprint": self.fingerprint, "state": asdict(state), "probed_head": ctx.probed_head,
+            "backbone": [v.numpy() for v in ctx.backbone_variables], "head": [w.numpy() for w in ctx.head.weights],
+            "np_rng": ctx.np_rng.bit_generator.state, "tf_rng": ctx.rng.state.numpy(),
+            "methods": [m.state() for m in self.methods],
+        })
+
+    def finish(self, state: RunState) -> FineTuneResult:
+        """The methods' after-training hooks, the final measurement, the result (and its warnings)."""
+        ctx, p = self.ctx, self.protocol
+        for m in self.methods:
+            m.after_training(ctx)
+        final = ctx.evaluate()
+        config = {**asdict(p), "phases": [asdict(ph) for ph in self.phases], "replay_per_batch": self.n_replay}
+        note = chance_level_warning(final["B"], self.task_b.num_classes, p.learning_rate) if "B" in final else None
+        notes = [note] if note else []
+        for note in notes:
+            warnings.warn(note, ChanceLevelWarning, stacklevel=3)
+        return FineTuneResult(
+            id=self.id, methods=methods_lib.records(self.methods), method=self.label, model=str(self.model),
+            task=self.task_name, seed=p.seed, config=config, before=state.before, final=final, history=state.history,
+            extra=dict(ctx.extra), train_seconds=state.train_seconds, steps=state.steps, context=ctx, warnings=notes)
 
 
 def finetune(
@@ -328,11 +593,11 @@ def finetune(
     task="permute",
     method=None,
     *,
-    epochs: int = 10,
-    batch_size: int = 32,
-    learning_rate: float = 3e-3,
-    schedule: str = DEFAULT_SCHEDULE,
-    seed: int = 0,
+    epochs: int = PROTOCOL.epochs,
+    batch_size: int = PROTOCOL.batch_size,
+    learning_rate: float = PROTOCOL.learning_rate,
+    schedule: str = PROTOCOL.schedule,
+    seed: int = PROTOCOL.seed,
     old_head="auto",
     evaluator=None,
     eval_every: int = 1,
@@ -348,9 +613,7 @@ def finetune(
     model: bundled name, SavedModel path or hub handle (default: the bundled model for ``task``).
     task: "permute" | "rot90" | "split", a (task_a, task_b) pair of ``utils.data.Task``, or a Task.
     method: a ``utils.methods`` object or a list of them (default: full fine-tuning).
-    epochs, batch_size, learning_rate (Adam), seed: the protocol.
-    schedule: "cosine" (the learning rate decays to 0 over each phase: the end of training is quiet, so the
-        final numbers vary less from seed to seed) or "constant".
+    epochs, batch_size, learning_rate (Adam), schedule, seed: the protocol (defaults: ``PROTOCOL``).
     old_head: the frozen task-A head; "auto" loads the one shipped with ``model``.
     evaluator: callable(ctx) -> dict of metrics (default: ``make_evaluator()``).
     eval_every: measure every this many epochs (0: only before and after training; faster).
@@ -363,181 +626,11 @@ def finetune(
     before: the pretrained model's metrics when they are already known (several runs from one model): skips
         measuring them again, which costs seconds with a transformer.
     """
-    import tensorflow as tf
-    import tf_keras as keras
-    from tqdm.std import tqdm
-
-    from .checkpoint import Checkpointer
-
-    for name, value, low in (("epochs", epochs, 0), ("batch_size", batch_size, 1)):
-        if not isinstance(value, (int, np.integer)) or value < low:
-            raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
-    if not learning_rate > 0:
-        raise ValueError(f"learning_rate must be > 0, got {learning_rate!r}")
-    if schedule not in SCHEDULES:
-        raise ValueError(f"schedule must be one of {', '.join(SCHEDULES)}, got {schedule!r}")
-    methods = methods_lib.as_list(method)
-    label = methods_lib.label(methods)
-    task_a, task_b, task_name = resolve_tasks(task)
-    data.validate(task_b, "task B")
-    if task_a is not None:
-        data.validate(task_a, "task A")
-    if strategy is not None:
-        refused = [m.name for m in methods if not m.distributable]
-        if refused:
-            ok = ", ".join(n for n, c in methods_lib.REGISTRY.items() if c.distributable)
-            raise ValueError(f"{', '.join(refused)} cannot train under a distribution strategy yet; "
-                             f"use the default strategy, or one of: {ok}")
-    if model is None:
-        model = DEFAULT_MODEL.get(task_name, "digits-convnet")
-    checkpointer = Checkpointer(checkpoint_dir) if checkpoint_dir is not None else None
-    fingerprint = _fingerprint(model, task_name, label, epochs, batch_size, learning_rate, schedule, seed)
-    saved = None
-    if checkpointer is not None:
-        if resume:
-            saved = checkpointer.latest()
-            if saved is not None and saved["fingerprint"] != fingerprint:
-                diff = {k: (saved["fingerprint"].get(k), v) for k, v in fingerprint.items() if saved["fingerprint"].get(k) != v}
-                raise ResumeError(f"the checkpoints in {checkpoint_dir} are from another run; (saved, now): {diff}")
-        elif checkpointer.epochs():
-            raise ResumeError(f"{checkpoint_dir} already holds checkpoints: resume them, or choose another directory")
-    elif resume:
-        raise ResumeError("resume=True needs a checkpoint_dir")
+    protocol = Protocol(epochs, batch_size, learning_rate, schedule, seed)
+    run = Run(model, task, method, protocol, old_head=old_head, evaluator=evaluator, eval_every=eval_every,
+              progress=progress, on_epoch=on_epoch, checkpoint_dir=checkpoint_dir, resume=resume, strategy=strategy,
+              before=before)
     seed_everything(seed)
-
-    scope = strategy.scope() if strategy is not None else contextlib.nullcontext()
-    with scope:  # variables made here are mirrored across the strategy's devices
-        backbone = hub.load(model, trainable=True)
-        hub.check_input(backbone, task_b.x_train, name=f"task {task_b.name!r}")
-        if old_head == "auto":
-            old_head = hub.load_head(model)
-        if old_head is not None and task_a is not None and old_head.units != task_a.num_classes:
-            raise ValueError(
-                f"the head of {model!r} has {old_head.units} classes but task A ({task_a.name}) has "
-                f"{task_a.num_classes}: use the model pretrained on task A (for {task_name!r}: "
-                f"{DEFAULT_MODEL.get(task_name, 'see utils.train.DEFAULT_MODEL')})"
-            )
-        head = keras.layers.Dense(
-            task_b.num_classes, name="new_head", kernel_initializer=keras.initializers.GlorotUniform(seed=seed)
-        )
-        features = _features_function(backbone, task_b.x_train, strategy)
-        head.build((None, int(features(task_b.x_train[:1]).shape[-1])))
-
-        ctx = Context(
-            backbone=backbone, head=head, old_head=old_head, task_a=task_a, task_b=task_b,
-            train_x=task_b.x_train, train_y=task_b.y_train,
-            initial=[tf.constant(v.numpy()) for v in backbone.trainable_variables],
-            rng=tf.random.Generator.from_seed(seed), np_rng=np.random.default_rng(seed), seed=seed,
-            learning_rate=learning_rate, batch_size=batch_size, model=model,
-        )
-        ctx.features = features
-        evaluate = evaluator or make_evaluator()
-        ctx.evaluate = lambda: evaluate(ctx)
-
-        for m in methods:
-            m.setup(ctx)
-        phases = next((p for p in (m.phases(epochs) for m in methods) if p is not None), [Phase(epochs)])
-        if not ctx.backbone_variables and any(p.train == "all" and p.epochs for p in phases):
-            raise hub.NotTrainableError(
-                f"{model!r} exposes no trainable variables, so {label} would train only the new head and report "
-                f"the backbone unchanged: use --method frozen (method=FrozenBackbone()) for a linear probe, or save "
-                f"the model with its variables (tf.saved_model.save of a tf.Module or tf_keras model, Keras 3 "
-                f"model.export())")
-        replayers = [m for m in methods if m.replay_size(batch_size) > 0]
-        n_replay = sum(m.replay_size(batch_size) for m in replayers)
-        n_train = len(ctx.train_y)
-        steps_per_epoch = -(-n_train // batch_size)
-
-        if saved is None:
-            before = dict(before) if before is not None else ctx.evaluate()
-            history = [{"epoch": 0, "phase": "pretrained", "loss": None, **before, "seconds": 0.0}]
-            done, steps, train_seconds, stopped = 0, 0, 0.0, False
-        else:  # resume: everything an epoch boundary needs, in the state it had then
-            for v, w in zip(ctx.backbone_variables + list(head.weights), saved["backbone"] + saved["head"]):
-                v.assign(w)
-            ctx.np_rng.bit_generator.state = saved["np_rng"]
-            ctx.rng.reset(saved["tf_rng"])
-            ctx.head_anchor = saved["head_anchor"]
-            for m, st in zip(methods, saved["methods"]):
-                m.load_state(st)
-            history, before = saved["history"], saved["history"][0]
-            history[0] = dict(before)
-            done, steps, train_seconds, stopped = saved["epoch"], saved["steps"], saved["train_seconds"], saved["stopped"]
-
-        bar = tqdm(total=steps_per_epoch * sum(p.epochs for p in phases), initial=steps, desc=label, leave=False,
-                   disable=not _progress_enabled(progress), file=sys.stderr, mininterval=0.5)
-        source_a = task_a if task_a is not None else task_b
-        empty_a, empty_ya = source_a.x_train[:0], source_a.y_train[:0]
-        epoch = 0
-        for phase_index, phase in enumerate(phases):
-            first, last = epoch, epoch + phase.epochs  # this phase covers epochs first+1 .. last
-            epoch = last
-            if stopped or phase.epochs == 0 or last <= done:
-                continue
-            ctx.phase = phase
-            variables = _phase_variables(ctx, methods, phase)
-            optimizer = _build_optimizer(ctx, methods, variables, learning_rate * phase.lr_scale, schedule,
-                                         phase.epochs * steps_per_epoch)
-            ctx.optimizer = optimizer
-            if saved is not None and saved["phase_index"] == phase_index and done > first:
-                for v, w in zip(optimizer.variables, saved["optimizer"]):
-                    v.assign(w)
-            run_epoch = _make_epoch(ctx, methods, variables, optimizer, n_replay, strategy)
-            run_epoch.get_concrete_function()  # trace now, so train_seconds counts training only
-            for current in range(max(first, done) + 1, last + 1):
-                t0 = time.perf_counter()
-                order = ctx.np_rng.permutation(n_train)
-                xa, ya = empty_a, empty_ya
-                if n_replay:
-                    parts = [[m.replay_batch(ctx, m.replay_size(batch_size)) for m in replayers] for _ in range(steps_per_epoch)]
-                    xa = np.concatenate([p[0] for step_parts in parts for p in step_parts])
-                    ya = np.concatenate([p[1] for step_parts in parts for p in step_parts])
-                losses, totals = (t.numpy() for t in run_epoch(ctx.train_x[order], ctx.train_y[order], xa, ya))
-                bad = np.flatnonzero(~np.isfinite(totals))
-                if bad.size:
-                    bar.close()
-                    kept = f"; the last good checkpoint (epoch {current - 1}) is kept in {checkpoint_dir}" if checkpointer and current > 1 else ""
-                    raise NonFiniteLossError(
-                        f"the training loss became {totals[bad[0]]} at epoch {current}, step {bad[0] + 1} ({label}, "
-                        f"learning rate {learning_rate * phase.lr_scale:g}): lower the learning rate or the "
-                        f"penalty strength, and check the inputs for NaN{kept}"
-                    )
-                steps += steps_per_epoch
-                bar.update(steps_per_epoch)
-                train_seconds += time.perf_counter() - t0
-                row = {"epoch": current, "phase": phase.name, "loss": float(np.mean(losses))}
-                if eval_every and current % eval_every == 0:
-                    row.update(ctx.evaluate())
-                for m in methods:
-                    stopped = m.after_epoch(ctx, current, row) or stopped
-                row["seconds"] = train_seconds
-                history.append(row)
-                bar.set_postfix(loss=f"{row['loss']:.3f}")
-                if checkpointer is not None:
-                    checkpointer.save(current, {
-                        "fingerprint": fingerprint, "epoch": current, "phase_index": phase_index,
-                        "backbone": [v.numpy() for v in ctx.backbone_variables], "head": [w.numpy() for w in head.weights],
-                        "optimizer": [v.numpy() for v in optimizer.variables], "np_rng": ctx.np_rng.bit_generator.state,
-                        "tf_rng": ctx.rng.state.numpy(), "head_anchor": ctx.head_anchor, "history": history,
-                        "steps": steps, "train_seconds": train_seconds, "stopped": stopped,
-                        "methods": [m.state() for m in methods],
-                    })
-                if on_epoch is not None:
-                    on_epoch(current, row)
-                if stopped:
-                    break
-        bar.close()
-        for m in methods:
-            m.after_training(ctx)
-        final = ctx.evaluate()
-        config = {"epochs": epochs, "batch_size": batch_size, "learning_rate": learning_rate, "schedule": schedule, "seed": seed,
-                  "phases": [p.__dict__ for p in phases], "replay_per_batch": n_replay}
-        note = chance_level_warning(final["B"], task_b.num_classes, learning_rate) if "B" in final else None
-        notes = [note] if note else []
-        for note in notes:
-            warnings.warn(note, ChanceLevelWarning, stacklevel=2)
-        return FineTuneResult(
-            method=label, model=str(model), task=task_name, seed=seed, config=config, before=before, final=final,
-            history=history, extra=dict(ctx.extra), train_seconds=train_seconds, steps=steps, context=ctx,
-            warnings=notes,
-        )
+    with strategy.scope() if strategy is not None else contextlib.nullcontext():  # variables made here are mirrored
+        run.prepare()
+        return run.finish(run.train(run.restore()))

@@ -6,11 +6,8 @@
 
 A digits model is a small convnet (no BatchNorm) pretrained on task A, exported in the
 TF-Hub "reusable SavedModel" form: ``hub.KerasLayer(path, trainable=True)`` loads it as a
-feature extractor with its variables. Beside the SavedModel:
-
-    head.npz       the task-A classification head: kernel float32 [features, classes], bias [classes]
-    model.json     what the model is: input shape, feature size, classes, measured accuracies
-    MODEL_CARD.md  how it was built, its measured accuracy, input spec and licences
+feature extractor with its variables. Beside the SavedModel it writes the files ``utils.catalog`` names
+(head.npz, model.json, MODEL_CARD.md); the catalogue (names, recipes, files) lives there, below ``utils.hub``.
 
 Training is deterministic (``set_random_seed`` + op determinism): a rebuild on the same machine
 and kernels reproduces the committed weights bit for bit. Other CPU kernels (another instruction set,
@@ -24,93 +21,14 @@ import argparse
 import json
 import platform
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from . import data, paths
-from .methods.augment import translate_and_noise
-
-HEAD_FILE = "head.npz"
-META_FILE = "model.json"
-CARD_FILE = "MODEL_CARD.md"
-
-
-@dataclass(frozen=True)
-class DigitsRecipe:
-    """How a digits feature extractor is pretrained. Units: epochs, examples per batch."""
-
-    classes: tuple[int, ...] = tuple(range(10))
-    seed: int = 0
-    epochs: int = 60
-    batch_size: int = 32
-    learning_rate: float = 2e-3  # peak of a cosine decay to 0
-    augment_shift: int = 1  # pixels of random translation during pretraining
-    augment_noise: float = 0.05  # std of Gaussian pixel noise during pretraining
-    feature_dim: int = 64
-
-
-@dataclass(frozen=True)
-class MiniLMRecipe:
-    """all-MiniLM-L6-v2 ported from its released weights (see ``utils.text_models``); no training."""
-
-    part: str  # "encoder" | "preprocessor"
-    seq_len: int = 32
-
-
-@dataclass(frozen=True)
-class BundledModel:
-    """A model this workbook ships or builds: its name, what it is and how to build it."""
-
-    name: str
-    summary: str
-    recipe: object
-    committed: bool  # True: the artifact is in git; False: built by `make` when missing
-
-    @property
-    def path(self) -> Path:
-        return paths.MODELS_DIR / self.name
-
-
-BUNDLED: dict[str, BundledModel] = {
-    m.name: m
-    for m in (
-        BundledModel(
-            "digits-convnet",
-            "convnet feature extractor (64-d) pretrained on digits 0-9; task-A head in head.npz",
-            DigitsRecipe(),
-            committed=True,
-        ),
-        BundledModel(
-            "digits-convnet-0to4",
-            "the same convnet pretrained on digits 0-4 only (task A of the 'split' pair)",
-            DigitsRecipe(classes=tuple(range(5))),
-            committed=True,
-        ),
-        BundledModel(
-            "minilm-l6",
-            "all-MiniLM-L6-v2 sentence encoder (22.7M parameters): int32 token ids -> 384-d normalised embeddings",
-            MiniLMRecipe("encoder"),
-            committed=False,
-        ),
-        BundledModel(
-            "minilm-l6-preprocess",
-            "its tensorflow_text preprocessor: strings -> 32 token ids ([CLS] ... [SEP], 0-padded)",
-            MiniLMRecipe("preprocessor"),
-            committed=False,
-        ),
-    )
-}
-
-
-def seed_everything(seed: int) -> None:
-    """Python, NumPy and TensorFlow seeds plus op determinism: runs are bit-identical on CPU."""
-    import tensorflow as tf
-    import tf_keras
-
-    tf_keras.utils.set_random_seed(seed)
-    tf.config.experimental.enable_op_determinism()
+from . import data
+from .catalog import BUNDLED, CARD_FILE, HEAD_FILE, META_FILE, DigitsRecipe, MiniLMRecipe, is_built
+from .common import seed_everything
+from .data import translate_and_noise
 
 
 def digits_feature_extractor(input_shape=(8, 8, 1), feature_dim: int = 64):
@@ -303,12 +221,6 @@ Built with TensorFlow {meta['built_with']['tensorflow']}.
 """
 
 
-def is_built(name: str) -> bool:
-    """True when the bundled model's files are all present."""
-    p = BUNDLED[name].path
-    return (p / "saved_model.pb").exists() and (p / META_FILE).exists()
-
-
 def build(name: str, out_dir: Path | None = None) -> dict:
     """Build bundled model ``name`` into ``out_dir`` (default: its place under data/models/)."""
     if name not in BUNDLED:
@@ -324,12 +236,6 @@ def build(name: str, out_dir: Path | None = None) -> dict:
             build_minilm(BUNDLED[partner].recipe, BUNDLED[partner].path, partner)
         return meta
     raise NotImplementedError(f"no builder for recipe {type(model.recipe).__name__}")
-
-
-def read_meta(path: Path) -> dict:
-    """model.json of a built model folder ({} when the folder has none)."""
-    f = Path(path) / META_FILE
-    return json.loads(f.read_text()) if f.exists() else {}
 
 
 def main(argv=None) -> int:

@@ -1,56 +1,47 @@
-"""Fine-tuning methods: one small class each, consulted by the one runner ``utils.train.finetune``.
+"""Fine-tuning methods: one small class per file, consulted by the one runner (``utils.train``).
 
 Pass one or a list (they compose): ``finetune(method=[Rehearsal(0.1), EWC(1.0)])``.
-``build("ewc", strength=1.0)`` makes one from its name (used by the command-line tools).
+``build("ewc", strength=1.0)`` makes one from its key (used by the command-line tools).
 See ``utils.methods.base`` for the hooks.
+
+Adding a method is one file here: a ``Method`` subclass with its own ``key`` registers itself when its
+module is imported, and this package imports every module in its folder. The command line, ``build``
+and the comparison suite (``utils.compare.default_suite``) read the registry.
 """
 
 from __future__ import annotations
 
+import importlib
 import inspect
+import pkgutil
 
-from .augment import Augment
-from .base import Context, FullFineTuning, Method, Phase
-from .early_stopping import EarlyStopping
-from .ewc import EWC
-from .frozen import FrozenBackbone
-from .l2sp import L2SP
-from .lora import LoRA
-from .lpft import LPFT
-from .lwf import LwF
-from .regularizers import Dropout, WeightDecay
-from .rehearsal import Rehearsal
-from .text_augment import TokenDropout
-from .wiseft import WiSEFT
+from .base import REGISTRY, Context, FullFineTuning, Method, Phase, hook_source
 
-REGISTRY: dict[str, type] = {
-    cls.name: cls
-    for cls in (
-        FullFineTuning, FrozenBackbone, LPFT, L2SP, EWC, LwF, Rehearsal, LoRA, WiSEFT,
-        Dropout, WeightDecay, Augment, EarlyStopping, TokenDropout,
-    )
-}
+for _info in pkgutil.iter_modules(__path__):
+    importlib.import_module(f"{__name__}.{_info.name}")
+# every registered class by its class name: ``methods.EWC``, ``methods.LoRA``...
+globals().update({cls.__name__: cls for cls in REGISTRY.values() if cls.__module__.startswith(__name__)})
 
 
-def options(name: str) -> dict:
-    """The constructor options of method ``name`` and their defaults."""
-    sig = inspect.signature(REGISTRY[name].__init__)
+def options(key: str) -> dict:
+    """The constructor options of method ``key`` and their defaults."""
+    sig = inspect.signature(REGISTRY[key].__init__)
     return {p: v.default for p, v in sig.parameters.items() if p != "self" and v.kind is v.POSITIONAL_OR_KEYWORD}
 
 
-def build(name: str, **kwargs) -> Method:
-    """A method from its registry name and options, with clear errors for unknown names or options."""
-    if name not in REGISTRY:
+def build(key: str, **kwargs) -> Method:
+    """A method from its registry key and options, with clear errors for unknown keys or options."""
+    if key not in REGISTRY:
         import difflib
 
-        close = difflib.get_close_matches(name, REGISTRY, n=1)
+        close = difflib.get_close_matches(key, REGISTRY, n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
-        raise ValueError(f"unknown method {name!r}{hint}; methods: {', '.join(REGISTRY)}")
-    allowed = options(name)
+        raise ValueError(f"unknown method {key!r}{hint}; methods: {', '.join(REGISTRY)}")
+    allowed = options(key)
     for k in kwargs:
         if k not in allowed:
-            raise ValueError(f"method {name!r} has no option {k!r}; its options: {', '.join(allowed) or 'none'}")
-    return REGISTRY[name](**kwargs)
+            raise ValueError(f"method {key!r} has no option {k!r}; its options: {', '.join(allowed) or 'none'}")
+    return REGISTRY[key](**kwargs)
 
 
 def as_list(method) -> list[Method]:
@@ -67,12 +58,22 @@ def as_list(method) -> list[Method]:
 
 
 def label(methods) -> str:
-    """The table name of a (list of) method(s), e.g. ``rehearsal(10%)+ewc(λ=1)``."""
+    """The display name of a (list of) method(s), e.g. ``rehearsal(10%)+ewc(λ=1)`` (tables and plots only)."""
     return "+".join(m.label for m in as_list(methods))
 
 
-__all__ = [
-    "Method", "Phase", "Context", "FullFineTuning", "FrozenBackbone", "LPFT", "L2SP", "EWC", "LwF",
-    "Rehearsal", "LoRA", "WiSEFT", "Dropout", "WeightDecay", "Augment", "EarlyStopping", "TokenDropout",
-    "REGISTRY", "build", "options", "as_list", "label",
-]
+def run_id(methods, overrides: dict | None = None) -> str:
+    """The stable ASCII identity of a run: its methods' ids joined by "+", then any protocol overrides,
+    e.g. ``rehearsal(fraction=0.5)[epochs=20,learning_rate=0.005]``. Result tables are keyed by it."""
+    ids = "+".join(m.id for m in as_list(methods))
+    shown = {k: v for k, v in (overrides or {}).items() if v is not None}
+    return ids + (f"[{','.join(f'{k}={v:g}' if isinstance(v, float) else f'{k}={v}' for k, v in shown.items())}]" if shown else "")
+
+
+def records(methods) -> list[dict]:
+    """[{"method": key, "options": {...}}, ...] of a (list of) method(s): what result files store."""
+    return [m.record() for m in as_list(methods)]
+
+
+__all__ = ["Method", "Phase", "Context", "FullFineTuning", "REGISTRY", "build", "options", "as_list", "label",
+           "run_id", "records", "hook_source", *sorted(c.__name__ for c in REGISTRY.values() if c is not Method)]

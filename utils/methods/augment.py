@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..data import translate_and_noise
 from .base import Method
 
 
@@ -15,7 +16,8 @@ class Augment(Method):
 
     distributable = False  # it draws random shifts
 
-    name = "augment"
+    key = "augment"
+    inputs = "images"
 
     def __init__(self, shift: int = 1, noise: float = 0.05):
         if shift < 0 or noise < 0:
@@ -28,22 +30,3 @@ class Augment(Method):
 
     def augment(self, ctx, x):
         return translate_and_noise(x, self.shift, self.noise, ctx.rng)
-
-
-def translate_and_noise(x, shift: int, noise: float, rng):
-    """Random integer translation of each image by up to ``shift`` pixels, then N(0, noise^2) noise, clipped to [0, 1]."""
-    import tensorflow as tf
-
-    n = tf.shape(x)[0]
-    if shift:
-        d = tf.cast(rng.uniform([n, 2], -shift, shift + 1, dtype=tf.int32), tf.float32)
-        ones, zeros = tf.ones([n, 1]), tf.zeros([n, 1])
-        # projective transform maps output (x, y) to input (x + dx, y + dy): a shift by (-dx, -dy)
-        transforms = tf.concat([ones, zeros, d[:, :1], zeros, ones, d[:, 1:], zeros, zeros], axis=1)
-        x = tf.raw_ops.ImageProjectiveTransformV3(
-            images=x, transforms=transforms, output_shape=tf.shape(x)[1:3],
-            fill_value=0.0, interpolation="NEAREST", fill_mode="CONSTANT",
-        )
-    if noise:
-        x = tf.clip_by_value(x + noise * rng.normal(tf.shape(x)), 0.0, 1.0)
-    return x

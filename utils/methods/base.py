@@ -1,30 +1,42 @@
-"""What a fine-tuning method is: a small object whose hooks the runner (``utils.train``) calls.
+"""What a fine-tuning method is: a small object whose hooks the runner (``utils.train.Run``) calls.
 
-The runner knows no method by name. Per training step it calls, for every method in order:
+The runner knows no method by name, and calls no hook that is not declared here. Before training:
 
+    select_examples(ctx, x, y) -> (x, y)  the task-B examples trained on (e.g. hold some out)
+    setup(ctx)                            snapshot weights, compute a Fisher, load a reference model...
+    phases(epochs)                        the training schedule, or None for one phase over everything
+    select_variables(ctx, variables)      which variables the loss is differentiated against (per phase)
+    replay_size(batch_size)               old-task examples added to each batch (rehearsal)
+
+Per training step, for every method in order:
+
+    replay_batch(ctx, size) -> (x, y)     the old-task examples added to this step's batch (host side)
     augment(ctx, x)                       task-B inputs -> inputs (training only; tf ops)
     transform_features(ctx, f, training)  backbone features -> features fed to the new head
     penalty(ctx, x, features, logits)     extra loss term (scalar tensor) or None
     transform_gradients(ctx, grads_and_vars) -> grads_and_vars the optimizer applies
     after_apply(ctx)                      after the optimizer step (e.g. write W0 + AB back)
 
-and around training:
+After each epoch and after training:
 
-    setup(ctx)                            before the first step (snapshot weights, compute a Fisher,
-                                          carve out a validation split...)
-    phases(epochs)                        the training schedule, or None for one phase over everything
-    select_variables(ctx, variables)      which variables the loss is differentiated against
-    replay_size(batch_size)               task-A examples mixed into each batch (rehearsal)
-    after_epoch(ctx, epoch, metrics)      return True to stop early
+    after_epoch(ctx, epoch, metrics)      return True to stop early (may add metrics)
     after_training(ctx)                   weight surgery after the last step (WiSE-FT, restore best)
     state() / load_state(state)           what a checkpoint must keep to resume the method exactly
 
-The base class is plain full fine-tuning: every hook does nothing.
+The base class is plain full fine-tuning: every hook does nothing. A subclass with its own ``key``
+registers itself (``REGISTRY``): the command line, ``build`` and the comparison suite find it there, so a
+new method is one file in ``utils/methods/`` (and its test).
 """
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass, field
+from typing import Callable, ClassVar
+
+import numpy as np
+
+REGISTRY: dict[str, type] = {}  # key -> class, filled by Method.__init_subclass__
 
 
 @dataclass(frozen=True)
@@ -49,43 +61,32 @@ class Phase:
 
 @dataclass
 class Context:
-    """What a method may look at and change during one fine-tuning run.
+    """What a method may look at during one fine-tuning run (set up by the runner).
 
-    backbone:  the feature extractor being fine-tuned (a hub.KerasLayer, trainable)
-    head:      the new task-B head (tf_keras Dense)
-    old_head:  the frozen task-A head shipped with the model, or None
-    task_a, task_b: utils.data.Task (task_a may be None)
-    train_x, train_y: the task-B examples actually trained on (a method may replace them)
-    initial:   the backbone's pretrained weights, tf constants aligned with backbone.trainable_variables
-    rng:       tf.random.Generator for in-graph randomness (dropout, augmentation); seeded
-    np_rng:    numpy Generator for host-side randomness (batch order, replay draws); seeded
-    evaluate:  callable() -> metrics dict of the current weights (set by the runner)
-    features:  callable(x) -> backbone features in inference mode (set by the runner)
-    optimizer: the optimizer of the current phase (set by the runner)
-    extra:     results a method wants to report (e.g. the WiSE-FT sweep), copied into the result
-    head_anchor: new-head weights that count as its "pretrained" point (set by LP-FT after probing)
+    What methods hand each other is a named field here, written by the runner, never by a method:
+    ``probed_head`` (after a head-only phase) and ``train_x``/``train_y`` (what ``select_examples`` returned).
     """
 
-    backbone: object
-    head: object
-    old_head: object
-    task_a: object
-    task_b: object
-    train_x: object
-    train_y: object
-    initial: list
-    rng: object
-    np_rng: object
+    backbone: object  # the feature extractor being fine-tuned (hub.KerasLayer, trainable)
+    head: object  # the new task-B head (tf_keras Dense)
+    old_head: object | None  # the frozen task-A head shipped with the model (tf_keras Dense), or None
+    task_a: object | None  # utils.data.Task of the old capability, or None
+    task_b: object  # utils.data.Task being learnt
+    train_x: np.ndarray  # task-B examples trained on: what the methods' select_examples returned
+    train_y: np.ndarray
+    initial: list  # the backbone's pretrained weights: tf constants aligned with backbone.trainable_variables
+    rng: object  # tf.random.Generator for in-graph randomness (dropout, augmentation); seeded
+    np_rng: np.random.Generator  # host-side randomness (batch order, replay draws); seeded
     seed: int
     learning_rate: float
     batch_size: int
-    model: object = None
-    evaluate: object = None
-    features: object = None
-    optimizer: object = None
-    phase: Phase | None = None
-    extra: dict = field(default_factory=dict)
-    head_anchor: list | None = None
+    model: object = None  # what the backbone was loaded from (name, path or handle)
+    evaluate: Callable[[], dict] | None = None  # metrics of the current weights
+    features: Callable | None = None  # x -> backbone features in inference mode
+    optimizer: object = None  # the optimizer of the current phase
+    phase: Phase | None = None  # the phase being trained
+    probed_head: list | None = None  # new-head weights at the end of a head-only phase (LP-FT's probe)
+    extra: dict = field(default_factory=dict)  # results a method reports (e.g. the WiSE-FT sweep)
     _reference: object = None
 
     @property
@@ -108,50 +109,112 @@ class Context:
             v.assign(w)
 
 
+def _format(value) -> str:
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, (tuple, list)):
+        return "/".join(_format(v) for v in value)
+    return str(value)
+
+
 class Method:
     """Full fine-tuning: every variable of the backbone and the new head trains; no extra terms."""
 
-    name = "full"
-    needs_task_a_data = False  # True when the method keeps or reads task-A examples (rehearsal, EWC's Fisher)
-    distributable = True  # False when its hooks cannot run under tf.distribute (random draws, new variables)
+    key: ClassVar[str] = "full"  # stable ASCII name: registry, --method, result records
+    needs_task_a_data: ClassVar[bool] = False  # True when it keeps or reads task-A examples (rehearsal, EWC)
+    distributable: ClassVar[bool] = True  # False when its hooks cannot run under tf.distribute
+    id_excludes: ClassVar[tuple] = ()  # options that do not change the trained model (left out of ``id``)
+    inputs: ClassVar[str] = "any"  # the inputs its hooks understand: "any", "images" or "tokens"
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "key" not in cls.__dict__:
+            return  # a helper subclass without a key of its own is not a method of the registry
+        key = cls.key
+        if not key or not key.isascii() or any(c in key for c in " ()[]+,="):
+            raise ValueError(f"method key {key!r} of {cls.__name__}: use ASCII letters, digits and '-'")
+        old = REGISTRY.get(key)
+        if old is not None and (old.__module__, old.__qualname__) != (cls.__module__, cls.__qualname__):
+            raise ValueError(f"method key {key!r} of {cls.__qualname__} is taken by {old.__qualname__}")
+        REGISTRY[key] = cls  # the same class defined again (a re-run notebook cell) replaces itself
+
+    @classmethod
+    def suite(cls) -> list:
+        """The runs of this method in the comparison suite (``utils.compare.default_suite``): each a list
+        of methods, or a dict with ``method`` and run overrides (e.g. its own learning rate). Default: one
+        run at the constructor's defaults. Full fine-tuning has none: its row is WiSE-FT's alpha = 1."""
+        return [] if cls is Method else [[cls()]]
+
+    @property
+    def options(self) -> dict:
+        """The constructor's options and their values (as data: records, ``id``, the command line)."""
+        names = [p for p, v in inspect.signature(type(self).__init__).parameters.items()
+                 if p != "self" and v.kind is v.POSITIONAL_OR_KEYWORD]
+        return {p: getattr(self, p) for p in names}
+
+    @property
+    def id(self) -> str:
+        """Stable ASCII identity, e.g. ``ewc(strength=0.1)``: the key and every option that is set."""
+        shown = {k: v for k, v in self.options.items() if v is not None and k not in self.id_excludes}
+        return self.key + (f"({','.join(f'{k}={_format(v)}' for k, v in shown.items())})" if shown else "")
 
     @property
     def label(self) -> str:
-        """Name with its hyperparameters, as shown in tables (e.g. ``ewc(λ=100)``)."""
-        return self.name
+        """Name with its hyperparameters for tables and plots (e.g. ``ewc(λ=100)``); display only."""
+        return self.key
+
+    def record(self) -> dict:
+        """{"method": key, "options": {...}}: what a result file stores about this method."""
+        return {"method": self.key, "options": {k: list(v) if isinstance(v, tuple) else v for k, v in self.options.items()}}
+
+    def select_examples(self, ctx: Context, x, y):
+        """The task-B examples to train on, from the ones offered: (x, y)."""
+        return x, y
 
     def setup(self, ctx: Context) -> None:
-        pass
+        """Before the first step, after ``select_examples``."""
 
-    def phases(self, epochs: int):
+    def phases(self, epochs: int) -> list[Phase] | None:
+        """The training schedule for ``epochs`` epochs, or None (one phase training everything)."""
         return None
 
     def select_variables(self, ctx: Context, variables: list) -> list:
+        """The variables the loss is differentiated against in ``ctx.phase``."""
         return variables
 
     def replay_size(self, batch_size: int) -> int:
+        """Task-A examples this method adds to each batch of ``batch_size`` task-B examples."""
         return 0
 
+    def replay_batch(self, ctx: Context, size: int):
+        """``size`` task-A examples (x, y) to add to one step's batch; called when ``replay_size`` > 0."""
+        raise NotImplementedError(f"{type(self).__name__} has replay_size > 0 but no replay_batch")
+
     def augment(self, ctx: Context, x):
+        """Task-B training inputs -> inputs (tf ops, inside the compiled step)."""
         return x
 
     def transform_features(self, ctx: Context, features, training: bool):
+        """Backbone features -> the features fed to the new head."""
         return features
 
     def penalty(self, ctx: Context, x, features, logits):
+        """An extra loss term (scalar tensor), or None."""
         return None
 
     def transform_gradients(self, ctx: Context, grads_and_vars: list) -> list:
+        """The (gradient, variable) pairs the optimizer applies."""
         return grads_and_vars
 
     def after_apply(self, ctx: Context) -> None:
-        pass
+        """After each optimizer step."""
 
     def after_epoch(self, ctx: Context, epoch: int, metrics: dict) -> bool:
+        """After each epoch, with its metrics (a method may add some): True stops training."""
         return False
 
     def after_training(self, ctx: Context) -> None:
-        pass
+        """After the last step, before the final measurement."""
 
     def state(self) -> dict:
         """What must be saved in a checkpoint to resume this method exactly (numpy arrays and Python values)."""
@@ -161,10 +224,29 @@ class Method:
         """Restore what ``state()`` returned (called after ``setup``)."""
 
     def __repr__(self) -> str:
-        return f"<{type(self).__name__} {self.label}>"
+        return f"<{type(self).__name__} {self.id}>"
 
 
+REGISTRY[Method.key] = Method
 FullFineTuning = Method
+HOOKS = tuple(name for name, v in vars(Method).items()
+              if inspect.isfunction(v) and not name.startswith("_") and name not in ("suite", "record"))
+_NOT_SHOWN = ("__init__", "__repr__", "suite", "state", "load_state")
+
+
+def hook_source(cls: type) -> str:
+    """The source of what ``cls`` changes: the public functions of its module, then the hooks and helpers
+    the class defines itself (not its constructor or checkpoint plumbing). Notebooks render it, so the
+    code shown is the code measured."""
+    import textwrap
+
+    if cls is Method:
+        return "# full fine-tuning overrides no hook: every default above does nothing"
+    module = inspect.getmodule(cls)
+    helpers = [v for v in vars(module).values()
+               if inspect.isfunction(v) and v.__module__ == module.__name__ and not v.__name__.startswith("_")]
+    members = [v for name, v in vars(cls).items() if inspect.isfunction(v) and name not in _NOT_SHOWN]
+    return "\n\n".join(textwrap.dedent(inspect.getsource(f)).rstrip() for f in helpers + members)
 
 
 def squared_distance(variables, anchors, weights=None):

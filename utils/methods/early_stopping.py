@@ -17,7 +17,7 @@ class EarlyStopping(Method):
     only watches task B: it does not know what task A needs.
     """
 
-    name = "early-stopping"
+    key = "early-stopping"
 
     def __init__(self, patience: int = 2, validation_fraction: float | None = None):
         if patience < 1 or validation_fraction is not None and not 0 < validation_fraction < 1:
@@ -30,7 +30,8 @@ class EarlyStopping(Method):
         own = "" if self.validation_fraction is None else f",val={self.validation_fraction:g}"
         return f"early-stopping(p={self.patience}{own})"
 
-    def setup(self, ctx):
+    def select_examples(self, ctx, x, y):
+        """Keep the validation split in ``self.x_val``/``self.y_val``; train on the rest of what is offered."""
         import numpy as np
 
         from ..data import stratified_sample
@@ -39,11 +40,13 @@ class EarlyStopping(Method):
             if not ctx.task_b.has_validation:
                 raise ValueError(f"task {ctx.task_b.name!r} has no validation split: give EarlyStopping(validation_fraction=...)")
             self.x_val, self.y_val = ctx.task_b.x_val, ctx.task_b.y_val
-        else:
-            val = stratified_sample(ctx.train_y, self.validation_fraction, seed=0)
-            train = np.setdiff1d(np.arange(len(ctx.train_y)), val)
-            self.x_val, self.y_val = ctx.train_x[val], ctx.train_y[val]
-            ctx.train_x, ctx.train_y = ctx.train_x[train], ctx.train_y[train]
+            return x, y
+        val = stratified_sample(y, self.validation_fraction, seed=0)
+        train = np.setdiff1d(np.arange(len(y)), val)
+        self.x_val, self.y_val = x[val], y[val]
+        return x[train], y[train]
+
+    def setup(self, ctx):
         self.best, self.best_epoch, self.best_weights, self.stopped_epoch = -1.0, 0, None, None
 
     def validation_accuracy(self, ctx) -> float:

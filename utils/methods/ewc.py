@@ -64,7 +64,11 @@ class EWC(Method):
 
     distributable = False  # its Fisher is computed eagerly on the backbone
 
-    name = "ewc"
+    key = "ewc"
+
+    @classmethod
+    def suite(cls):
+        return [[cls(0.1)], [cls(0.3)]]
     needs_task_a_data = True  # once, for the Fisher
 
     def __init__(self, strength: float = 1.0, samples: int | None = None):

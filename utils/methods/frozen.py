@@ -9,7 +9,7 @@ class FrozenBackbone(Method):
     Keeps task A exactly, but task B can only use what the old features already encode.
     """
 
-    name = "frozen"
+    key = "frozen"
 
     def phases(self, epochs):
         return [Phase(epochs, train="head", name="linear probe")]

@@ -10,7 +10,11 @@ class L2SP(Method):
     moves as far as task B pays for. It treats all weights alike (compare EWC).
     """
 
-    name = "l2-sp"
+    key = "l2-sp"
+
+    @classmethod
+    def suite(cls):
+        return [[cls(0.01)], [cls(0.1)]]
 
     def __init__(self, strength: float = 1.0):
         if strength < 0:

@@ -23,7 +23,11 @@ class LoRA(Method):
 
     distributable = False  # it adds factor variables and writes weights back each step
 
-    name = "lora"
+    key = "lora"
+
+    @classmethod
+    def suite(cls):
+        return [[cls(16)]]
 
     def __init__(self, rank: int = 4, alpha: float | None = None, targets: str = "dense"):
         if rank < 1:

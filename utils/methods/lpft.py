@@ -6,6 +6,8 @@ from .base import Method, Phase
 class LPFT(Method):
     """Fit the new head on frozen features, then fine-tune backbone and head at ``ft_lr_scale`` x the rate.
 
+    The runner keeps the probed head in ``ctx.probed_head`` (the head's start for WiSE-FT).
+
     Why it forgets less: a random head sends large, arbitrary gradients into the backbone in the
     first steps; a head that already fits task B sends small ones, so the features move less.
 
@@ -13,7 +15,7 @@ class LPFT(Method):
     ft_lr_scale: learning-rate multiplier of the fine-tuning phase (e.g. 1/3).
     """
 
-    name = "lp-ft"
+    key = "lp-ft"
 
     def __init__(self, lp_epochs: int = 5, ft_lr_scale: float = 1 / 3):
         if lp_epochs < 1 or not 0 < ft_lr_scale <= 1:
@@ -30,7 +32,6 @@ class LPFT(Method):
             Phase(epochs, train="all", lr_scale=self.ft_lr_scale, name="fine-tune"),
         ]
 
-    def after_epoch(self, ctx, epoch, metrics):
-        if epoch == self.lp_epochs:  # the probed head: the "pretrained" end point of the head for WiSE-FT
-            ctx.head_anchor = [w.numpy() for w in ctx.head.weights]
-        return False
+    @classmethod
+    def suite(cls):
+        return []  # its row is the alpha = 1 end of WiSE-FT's run from LP-FT (utils.methods.wiseft)

@@ -1,6 +1,7 @@
 """LwF (Li & Hoiem, 2016): keep the old head's outputs on the new inputs (self-distillation)."""
 
 from .base import Method
+from .lpft import LPFT
 
 
 class LwF(Method):
@@ -15,7 +16,11 @@ class LwF(Method):
     strength: weight of the distillation term; temperature: T (> 1 softens the targets).
     """
 
-    name = "lwf"
+    key = "lwf"
+
+    @classmethod
+    def suite(cls):
+        return [[cls(1.0)], [LPFT(), cls(1.0)]]
 
     def __init__(self, strength: float = 1.0, temperature: float = 2.0):
         if strength < 0 or temperature <= 0:

@@ -14,7 +14,11 @@ class Dropout(Method):
 
     distributable = False  # it draws random masks
 
-    name = "dropout"
+    key = "dropout"
+
+    @classmethod
+    def suite(cls):
+        return [[cls(0.5)]]
 
     def __init__(self, rate: float = 0.5):
         if not 0 <= rate < 1:
@@ -37,7 +41,11 @@ class Dropout(Method):
 class WeightDecay(Method):
     """Add ``l1 * sum|w| + l2 / 2 * sum w^2`` over the kernels of the backbone and the new head (pull toward 0)."""
 
-    name = "weight-decay"
+    key = "weight-decay"
+
+    @classmethod
+    def suite(cls):
+        return [[cls(l2=1e-3)]]
 
     def __init__(self, l1: float = 0.0, l2: float = 1e-3):
         if l1 < 0 or l2 < 0:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .base import Method
+from .ewc import EWC
 
 
 class Rehearsal(Method):
@@ -20,8 +21,19 @@ class Rehearsal(Method):
     memory: how many task-A training examples are stored (None = all), drawn once with seed 0.
     """
 
-    name = "rehearsal"
+    key = "rehearsal"
     needs_task_a_data = True
+    SCHEDULES = ((10, 5e-3), (20, 5e-3))  # (epochs, learning rate) beside the protocol's (utils.train.PROTOCOL)
+
+    @classmethod
+    def suite(cls):
+        return [[cls(0.1)], [cls(0.5)], [cls(0.1), EWC(0.1)], *cls.schedules(0.5)]
+
+    @classmethod
+    def schedules(cls, fraction: float = 0.5) -> list[dict]:
+        """Rehearsal trained longer and at a higher rate: joint training of two tasks has more to fit. Which
+        schedule is best is chosen on the validation split (notebook 02), never on test."""
+        return [{"method": [cls(fraction)], "epochs": e, "learning_rate": lr} for e, lr in cls.SCHEDULES]
 
     def __init__(self, fraction: float = 0.1, memory: int | None = None):
         if not 0 <= fraction < 1:

@@ -15,7 +15,9 @@ class TokenDropout(Method):
 
     distributable = False  # it draws random masks
 
-    name = "token-dropout"
+    key = "token-dropout"
+    inputs = "tokens"
+    id_excludes = ("special",)
 
     def __init__(self, rate: float = 0.1, special: tuple = (0, 101, 102)):
         if not 0 <= rate < 1:

@@ -1,6 +1,6 @@
 """The article's question 3 as a real tool: load an open-weight model, fine-tune it, validate, report.
 
-    python -m utils.finetune --task permute --method rehearsal+ewc --ewc-lambda 0.1 --epochs 10 --out runs/demo
+    python -m utils.finetune_cli --task permute --method rehearsal+ewc --ewc-lambda 0.1 --epochs 10 --out runs/demo
 
 Every setting is a flag, and the same keys may come from ``--config FILE.json`` (flags win):
 
@@ -38,11 +38,11 @@ import time
 import warnings
 from pathlib import Path
 
-from . import data, hub, report
+from . import catalog, data, hub, report
 from . import methods as M
-from .checkpoint import write_atomic
+from .common import write_atomic
 from .train import (
-    DEFAULT_SCHEDULE,
+    PROTOCOL,
     SCHEDULES,
     ChanceLevelWarning,
     NonFiniteLossError,
@@ -56,11 +56,11 @@ GENERAL = {  # key: (default, type, help)
     "model": (None, str, "bundled name, SavedModel folder or tfhub.dev handle (default: the task's bundled model)"),
     "task": ("permute", str, f"task B: {' | '.join(data.TASK_PAIRS)}"),
     "method": ("full", str, f"method(s) joined by '+': {', '.join(M.REGISTRY)}"),
-    "epochs": (10, int, "training epochs (>= 1)"),
-    "batch_size": (32, int, "examples per step (>= 1)"),
-    "lr": (3e-3, float, "Adam learning rate (0 < lr <= 1)"),
-    "schedule": (DEFAULT_SCHEDULE, str, "learning-rate schedule: cosine (decays to 0 over the run) | constant"),
-    "seed": (0, int, "random seed (>= 0): same seed, same result"),
+    "epochs": (PROTOCOL.epochs, int, "training epochs (>= 1)"),
+    "batch_size": (PROTOCOL.batch_size, int, "examples per step (>= 1)"),
+    "lr": (PROTOCOL.learning_rate, float, "Adam learning rate (0 < lr <= 1)"),
+    "schedule": (PROTOCOL.schedule, str, "learning-rate schedule: cosine (decays to 0 over the run) | constant"),
+    "seed": (PROTOCOL.seed, int, "random seed (>= 0): same seed, same result"),
     "eval_every": (1, int, "measure task A and B every this many epochs (0: only at the end)"),
     "out": (None, str, "output folder (default build/runs/TASK-METHOD-seedSEED)"),
     "resume": (False, bool, "continue the run in --out from its last complete epoch"),
@@ -77,8 +77,9 @@ class UsageError(ValueError):
     """Bad flags, config keys or values: the message names the problem and the fix."""
 
 
-def _method_keys() -> dict:
-    """{"ewc_strength": ("ewc", "strength", default), "ewc_lambda": (...), ...} for every method option."""
+def method_keys() -> dict:
+    """{"ewc_strength": ("ewc", "strength", default), "ewc_lambda": (...), ...} for every registered method's
+    options (read when parsing, so a method registered later is found too)."""
     keys = {}
     for name in M.REGISTRY:
         for option, default in M.options(name).items():
@@ -88,9 +89,6 @@ def _method_keys() -> dict:
                 if option == target:
                     keys[f"{base}_{alias}"] = (name, option, default)
     return keys
-
-
-METHOD_KEYS = _method_keys()
 
 
 def _number(text):
@@ -117,7 +115,7 @@ def _flag(key: str) -> str:
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="python -m utils.finetune", description=__doc__.split("\n\n")[0], allow_abbrev=False,
+        prog="python -m utils.finetune_cli", description=__doc__.split("\n\n")[0], allow_abbrev=False,
         formatter_class=argparse.RawDescriptionHelpFormatter, epilog="\n\n".join(__doc__.split("\n\n")[1:]),
         argument_default=argparse.SUPPRESS,
     )
@@ -128,7 +126,7 @@ def _parser() -> argparse.ArgumentParser:
         else:
             p.add_argument(_flag(key), help=f"{help_} [{default}]")
     g = p.add_argument_group("method options (only for methods named in --method)")
-    for key, (name, option, default) in METHOD_KEYS.items():
+    for key, (name, option, default) in method_keys().items():
         g.add_argument(_flag(key), help=f"{name}: {option} [{default}]" if not key.endswith("_lambda") else argparse.SUPPRESS)
     p.error = lambda message: (_ for _ in ()).throw(UsageError(message))  # one line, no usage dump
     return p
@@ -145,7 +143,7 @@ def parse(argv) -> dict:
     Raises UsageError for an unknown flag or key (with the closest known one), a bad value, an
     unknown method or a method option given for a method that is not in --method.
     """
-    parser = _parser()
+    parser, known = _parser(), method_keys()
     args, unknown = parser.parse_known_args(argv)
     if unknown:
         flags = [s for a in parser._actions for s in a.option_strings]
@@ -165,8 +163,8 @@ def parse(argv) -> dict:
             raise UsageError(f"--config {path}: expected a JSON object of settings")
         for raw, value in loaded.items():
             key = str(raw).replace("-", "_").lower()
-            if key not in GENERAL and key not in METHOD_KEYS:
-                raise UsageError(f"--config {path}: unknown key {raw!r}{_closest(key, [*GENERAL, *METHOD_KEYS])}")
+            if key not in GENERAL and key not in known:
+                raise UsageError(f"--config {path}: unknown key {raw!r}{_closest(key, [*GENERAL, *known])}")
             given[key] = value
     given.update({k: v for k, v in vars(args).items() if k != "config"})
     settings = {}
@@ -179,7 +177,7 @@ def parse(argv) -> dict:
                 raise UsageError(f"{_flag(key)} expects {kind.__name__}, got {value!r}") from None
         settings[key] = value
     _check_ranges(settings)
-    settings["methods"] = _build_methods(settings["method"], {k: v for k, v in given.items() if k in METHOD_KEYS})
+    settings["methods"] = _build_methods(settings["method"], {k: v for k, v in given.items() if k in known}, known)
     return settings
 
 
@@ -202,13 +200,13 @@ def _check_ranges(s: dict) -> None:
         raise UsageError("--resume and --overwrite exclude each other: continue the run, or replace it")
 
 
-def _build_methods(spec: str, options: dict) -> list:
+def _build_methods(spec: str, options: dict, known: dict) -> list:
     names = [n.strip() for n in str(spec).split("+") if n.strip()]
     if not names:
         raise UsageError("--method is empty; methods: " + ", ".join(M.REGISTRY))
     per_method: dict = {n: {} for n in names}
     for key, value in options.items():
-        name, option, default = METHOD_KEYS[key]
+        name, option, default = known[key]
         if name not in per_method:
             raise UsageError(f"{_flag(key)} is an option of {name}, which is not in --method {spec!r}")
         try:
@@ -222,7 +220,7 @@ def _build_methods(spec: str, options: dict) -> list:
 
 
 def default_out(settings: dict) -> Path:
-    label = "+".join(m.name for m in settings["methods"])
+    label = "+".join(m.key for m in settings["methods"])
     return Path("build/runs") / f"{settings['task']}-{label}-seed{settings['seed']}"
 
 
@@ -247,25 +245,22 @@ def prepare_out(out: Path, resume: bool, overwrite: bool) -> None:
 def export_model(result, folder: Path) -> Path:
     """Save the fine-tuned feature extractor as a SavedModel (+ the new head and model.json), atomically."""
     import numpy as np
-    import tensorflow as tf
-
-    from . import zoo
 
     ctx = result.context
     folder = Path(folder)
     tmp = folder.with_name(f".{folder.name}.tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     logging.getLogger("tensorflow").setLevel(logging.WARNING)  # no "Assets written to" lines
-    loaded = ctx.backbone._func  # the loaded SavedModel object, its weights updated in place
-    tf.saved_model.save(loaded.exportable() if isinstance(loaded, hub.Endpoint) else loaded, str(tmp))
+    hub.save(ctx.backbone, tmp)
     kernel, bias = (w.numpy() for w in ctx.head.weights)
-    np.savez(tmp / zoo.HEAD_FILE, kernel=kernel, bias=bias)
-    source = zoo.read_meta(hub.resolve(result.model)) if not hub.is_hub_handle(hub.resolve(result.model)) else {}
+    np.savez(tmp / catalog.HEAD_FILE, kernel=kernel, bias=bias)
+    location = hub.resolve(result.model)
+    source = {} if hub.is_hub_handle(location) else catalog.read_meta(location)
     meta = {"name": folder.name, "kind": source.get("kind", "feature_vector"), "fine_tuned_from": result.model,
-            "task": result.task, "method": result.method, "seed": result.seed,
+            "task": result.task, "method": result.id, "methods": result.methods, "seed": result.seed,
             "input_shape": [None, *ctx.task_b.input_shape], "num_classes": int(kernel.shape[1]),
             "test_accuracy": result.final.get("B")}
-    (tmp / zoo.META_FILE).write_text(json.dumps(meta, indent=2) + "\n")
+    (tmp / catalog.META_FILE).write_text(json.dumps(meta, indent=2) + "\n")
     shutil.rmtree(folder, ignore_errors=True)
     tmp.rename(folder)
     return folder
@@ -304,8 +299,8 @@ def summary_table(result) -> str:
     return "\n".join(lines)
 
 
-def run(settings: dict):
-    """Fine-tune with ``settings`` (from ``parse``) and write the run folder; returns the FineTuneResult."""
+def run(settings: dict) -> tuple:
+    """Fine-tune with ``settings`` (from ``parse``) and write the run folder; returns (FineTuneResult, folder)."""
 
     out = Path(settings["out"]) if settings["out"] else default_out(settings)
     prepare_out(out, settings["resume"], settings["overwrite"])
@@ -326,8 +321,7 @@ def run(settings: dict):
               "wall_seconds": time.perf_counter() - t0, "files": [RESULTS, HISTORY, CHECKPOINTS, MODEL]}
     write_history(result.history, out / HISTORY)
     write_atomic(out / RESULTS, (json.dumps(record, indent=2) + "\n").encode())
-    result.out = out
-    return result
+    return result, out
 
 
 def _interrupted(signum, frame):
@@ -342,7 +336,7 @@ def main(argv=None) -> int:
         return 2
     previous = signal.signal(signal.SIGTERM, _interrupted)  # `kill` stops like Ctrl-C: checkpoints stay
     try:
-        result = run(settings)
+        result, out = run(settings)
     except (UsageError, ResumeError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -359,7 +353,7 @@ def main(argv=None) -> int:
     print(summary_table(result))
     for note in result.warnings:
         print(f"warning: {note}", file=sys.stderr)
-    print(f"wrote {result.out}/: {RESULTS}, {HISTORY}, {CHECKPOINTS}/, {MODEL}/ (load it with utils.hub.load)")
+    print(f"wrote {out}/: {RESULTS}, {HISTORY}, {CHECKPOINTS}/, {MODEL}/ (load it with utils.hub.load)")
     return 0
 
 

@@ -1,0 +1,100 @@
+"""The catalogue of bundled models: their names, files and metadata. No TensorFlow, no builders.
+
+``utils.hub`` reads it to resolve a bundled name; ``utils.zoo`` builds what it lists. Each model folder
+under ``data/models/NAME`` holds a SavedModel plus:
+
+    head.npz       the task-A classification head: kernel float32 [features, classes], bias [classes]
+    model.json     what the model is: input shape, feature size, classes, measured accuracies
+    MODEL_CARD.md  how it was built, its measured accuracy, input spec and licences
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import paths
+
+HEAD_FILE = "head.npz"
+META_FILE = "model.json"
+CARD_FILE = "MODEL_CARD.md"
+
+
+@dataclass(frozen=True)
+class DigitsRecipe:
+    """How a digits feature extractor is pretrained. Units: epochs, examples per batch."""
+
+    classes: tuple[int, ...] = tuple(range(10))
+    seed: int = 0
+    epochs: int = 60
+    batch_size: int = 32
+    learning_rate: float = 2e-3  # peak of a cosine decay to 0
+    augment_shift: int = 1  # pixels of random translation during pretraining
+    augment_noise: float = 0.05  # std of Gaussian pixel noise during pretraining
+    feature_dim: int = 64
+
+
+@dataclass(frozen=True)
+class MiniLMRecipe:
+    """all-MiniLM-L6-v2 ported from its released weights (see ``utils.text_models``); no training."""
+
+    part: str  # "encoder" | "preprocessor"
+    seq_len: int = 32
+
+
+@dataclass(frozen=True)
+class BundledModel:
+    """A model this workbook ships or builds: its name, what it is and how to build it."""
+
+    name: str
+    summary: str
+    recipe: object
+    committed: bool  # True: the artifact is in git; False: built by `make` when missing
+
+    @property
+    def path(self) -> Path:
+        return paths.MODELS_DIR / self.name
+
+
+BUNDLED: dict[str, BundledModel] = {
+    m.name: m
+    for m in (
+        BundledModel(
+            "digits-convnet",
+            "convnet feature extractor (64-d) pretrained on digits 0-9; task-A head in head.npz",
+            DigitsRecipe(),
+            committed=True,
+        ),
+        BundledModel(
+            "digits-convnet-0to4",
+            "the same convnet pretrained on digits 0-4 only (task A of the 'split' pair)",
+            DigitsRecipe(classes=tuple(range(5))),
+            committed=True,
+        ),
+        BundledModel(
+            "minilm-l6",
+            "all-MiniLM-L6-v2 sentence encoder (22.7M parameters): int32 token ids -> 384-d normalised embeddings",
+            MiniLMRecipe("encoder"),
+            committed=False,
+        ),
+        BundledModel(
+            "minilm-l6-preprocess",
+            "its tensorflow_text preprocessor: strings -> 32 token ids ([CLS] ... [SEP], 0-padded)",
+            MiniLMRecipe("preprocessor"),
+            committed=False,
+        ),
+    )
+}
+
+
+def is_built(name: str) -> bool:
+    """True when the bundled model's files are all present."""
+    p = BUNDLED[name].path
+    return (p / "saved_model.pb").exists() and (p / META_FILE).exists()
+
+
+def read_meta(path: Path) -> dict:
+    """model.json of a built model folder ({} when the folder has none)."""
+    f = Path(path) / META_FILE
+    return json.loads(f.read_text()) if f.exists() else {}
