@@ -4,14 +4,15 @@ Importing ``utils`` (or any of its modules) sets ``TF_USE_LEGACY_KERAS=1`` befor
 TensorFlow loads, so ``tf.keras`` and ``tensorflow_hub.KerasLayer`` use Keras 2
 (the ``tf_keras`` package). Keras 3 rejects hub layers; see ``utils.env``.
 
-Modules:
-    env      environment check printed at the top of every notebook
-    paths    where the repository, bundled models and text data live
-    data     task A (digits) and the task-B variants (permute, rot90, split)
-    hub      ``load``: one way to get a ``hub.KerasLayer`` from a name, path or handle
-    zoo      builds the bundled open-weight models (``python -m utils.zoo build ...``)
-    evidence check cells: a claim, its measured value and its margin (``evidence.check``)
-    robust   the numeric-variant harness (``python -m utils.robust``, ``make robust``)
+Modules, in layers (a module imports only from its own layer or below; ``tests/test_layers.py``):
+    common, paths       seeding, atomic writes, JSON conversion; where files live
+    catalog             the bundled models' names, recipes, files and metadata
+    hub, zoo            ``hub.load``: one way to get a ``hub.KerasLayer``; ``zoo`` builds the bundled models
+    data, text_tasks    task A (digits), the task-B variants (permute, rot90, split), the text track
+    methods             one file per method; ``methods/base.py`` declares the hooks the runner calls
+    train, finetune_cli the runner (``finetune``, ``Run``, ``PROTOCOL``) and the command-line script
+    compare, evidence, robust, metrics, plots, costs   comparisons over seeds, check cells, figures
+    exercise, interview, curriculum, report, env        the course: notebooks' helpers, ``make run``
 """
 
 import os as _os
