@@ -9,18 +9,21 @@ from utils import methods as M
 def test_summary_rows_are_records_keyed_by_stable_ids(tmp_path, monkeypatch):
     suite = [[M.WiSEFT(0.5, sweep=(0.5, 1.0))], [M.FrozenBackbone()]]
     s = compare.compare("permute", seeds=2, epochs=1, suite=suite, progress=False)
-    assert s["task"] == "permute" and s["seeds"] == 2 and set(s["before"]) == {"A_head", "A_probe", "A_head_val"}
-    assert set(s["methods"]) == {"full", "wise-ft(alpha=0.5)", "frozen"}
+    assert s["task"] == "permute" and s["seeds"] == 2 and set(s["before"]) == {"A_head", "A_probe", "A_head_val", "A_drift", "A_scale"}
+    assert s["before"]["A_drift"] == pytest.approx(0.0, abs=1e-6) and s["before"]["A_scale"] == pytest.approx(1.0)
+    assert set(s["methods"]) == {"full", "wise-ft", "frozen"}  # ids show the options that differ from the defaults
     assert all(rid.isascii() for rid in s["methods"])
-    wise = s["methods"]["wise-ft(alpha=0.5)"]
-    assert wise["methods"] == [{"method": "wise-ft", "options": {"alpha": 0.5, "sweep": [0.0, 0.25, 0.5, 0.75, 1.0]}}]
+    wise = s["methods"]["wise-ft"]
+    assert wise["methods"] == [{"method": "wise-ft", "options": {"alpha": 0.5, "sweep": [0.0, 0.25, 0.5, 0.75, 1.0],
+                                                                 "head": "auto"}}]
     assert wise["label"] == "wise-ft(α=0.5)" and wise["options"] == {}
     for row in s["methods"].values():
-        for k in ("A_head", "A_probe", "B", "A_head_val", "B_val", "train_seconds"):
+        for k in ("A_head", "A_probe", "B", "A_head_val", "B_val", "A_drift", "train_seconds"):
             assert set(row["metrics"][k]) == {"mean", "std", "n", "values"}
         assert len(row["metrics"]["B"]["values"]) == 2 and row["metrics"]["B"]["n"] == 2
     frozen = s["methods"]["frozen"]["metrics"]
     assert frozen["A_head"]["mean"] == s["before"]["A_head"] and frozen["A_head"]["std"] == 0.0
+    assert frozen["A_drift"]["mean"] == pytest.approx(0.0, abs=1e-6) and s["methods"]["full"]["metrics"]["A_drift"]["mean"] > 0.05
     json.dumps(s)
     text = compare.table(s)
     assert "frozen" in text and "wise-ft(α=0.5)" in text
@@ -30,7 +33,9 @@ def test_run_overrides_are_part_of_the_id_and_rendered_in_the_label():
     entry = M.Rehearsal.schedules(0.5)[1]
     assert compare.entry_id(entry) == "rehearsal(fraction=0.5)[epochs=20,learning_rate=0.005]"
     assert compare.display_label(*compare.entry_parts(entry)) == "rehearsal(50%)[20ep,lr=0.005]"
-    assert compare.entry_id([M.LPFT(), M.LwF(1.0)]) == "lp-ft(lp_epochs=5,ft_lr_scale=0.333333)+lwf(strength=1,temperature=2)"
+    assert compare.entry_id([M.LPFT(), M.LwF(1.0)]) == "lp-ft+lwf"
+    assert compare.entry_id([M.LwF.paper()]) == "lwf(warmup_epochs=5,old_head_trains=True,t_squared=False)"
+    assert compare.entry_id([M.EWC(0.1), M.LoRA(16)]) == "ewc(strength=0.1)+lora(rank=16)"
 
 
 def test_cli_writes_json(tmp_path, monkeypatch, capsys):

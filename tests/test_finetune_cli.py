@@ -83,7 +83,7 @@ def test_a_run_writes_results_history_checkpoints_and_a_loadable_model(capsys, t
     record = json.loads((out / "results.json").read_text())
     assert record["config"]["epochs"] == 2 and record["config"]["method"] == "rehearsal+l2-sp"
     assert record["method"] == "rehearsal(10%)+l2-sp(λ=0.01)" and record["versions"]["tensorflow"].startswith("2.21")
-    assert record["id"] == "rehearsal(fraction=0.1)+l2-sp(strength=0.01)"
+    assert record["id"] == "rehearsal+l2-sp(strength=0.01)"
     assert record["methods"] == [{"method": "rehearsal", "options": {"fraction": 0.1, "memory": None}},
                                  {"method": "l2-sp", "options": {"strength": 0.01}}]
     assert [h["epoch"] for h in record["history"]] == [0, 1, 2]

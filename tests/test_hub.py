@@ -92,3 +92,14 @@ def test_head_ships_beside_the_model_and_reaches_the_card_accuracy(permute_pair)
     acc = accuracy(head(layer(a.x_test)).numpy(), a.y_test)
     assert acc == pytest.approx(catalog.read_meta(catalog.BUNDLED["digits-convnet"].path)["test_accuracy"], abs=1e-6)
     assert acc >= 0.97
+
+
+def test_a_tf1_format_model_loads_frozen_through_its_signature_and_refuses_fine_tuning(tmp_path):
+    from utils import zoo
+
+    path = zoo.build_tf1_example(tmp_path / "tf1")
+    layer = hub.load(str(path))
+    out = layer(np.zeros((3, 8, 8, 1), np.float32))
+    assert tuple(out.shape) == (3, 16) and layer.trainable_variables == []
+    with pytest.raises(hub.NotTrainableError, match=r"TF1 format.*signatures \(default\).*cannot be fine-tuned.*feature_vector/5"):
+        hub.load(str(path), trainable=True)

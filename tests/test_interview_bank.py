@@ -59,3 +59,34 @@ def test_the_timing_pattern_leaves_counts_alone(text):
 
 def test_every_link_names_an_existing_section():
     assert interview.broken_links() == []
+
+
+def test_the_bank_is_a_data_file_and_a_malformed_one_says_where(tmp_path):
+    assert interview.BANK.suffix == ".md" and interview.QUESTIONS == interview.load()
+    bad = tmp_path / "questions.md"
+    bad.write_text("header\n\n## q-one\ntopic: t\nlink: 01_x.ipynb#A\nzh: 问\n\nthe answer\n")
+    with pytest.raises(interview.BankFormatError, match=r"questions.md:7: question 'q-one' needs the line 'en: \.\.\.'"):
+        interview.load(bad)
+    bad.write_text("## a\ntopic: t\nlink: l\nzh: z\nen: e\n\nanswer\n## a\ntopic: t\nlink: l\nzh: z\nen: e\n\nagain\n")
+    with pytest.raises(interview.BankFormatError, match="duplicate ids"):
+        interview.load(bad)
+
+
+def _prose():
+    """(where, text) of every notebook's Markdown cells and of the README outside its generated blocks."""
+    import json
+
+    from utils.paths import NOTEBOOKS_DIR, ROOT
+
+    for path in sorted(NOTEBOOKS_DIR.glob("*.ipynb")):
+        for i, cell in enumerate(json.loads(path.read_text())["cells"]):
+            if cell["cell_type"] == "markdown":
+                yield f"{path.name} cell {i}", "".join(cell["source"])
+    readme = (ROOT / "README.md").read_text()
+    yield "README.md", re.sub(r"<!-- (\w+):start -->.*?<!-- \1:end -->", "", readme, flags=re.S)
+
+
+def test_no_measured_decimal_is_typed_into_notebook_prose_or_the_readme():
+    found = [f"{where}: {m.group(0)!r} in ...{text[max(0, m.start() - 40):m.end() + 20]}..."
+             for where, text in _prose() for m in MEASURED_DECIMAL.finditer(text)]
+    assert not found, "typed numbers; fill them from a run (a generated block or a Markdown output):\n" + "\n".join(found)

@@ -218,3 +218,57 @@ def test_build_by_name_and_bad_options():
     with pytest.raises(ValueError, match="fraction"):
         M.Rehearsal(1.0)
     assert M.label([M.Rehearsal(0.1), M.EWC(0.3)]) == "rehearsal(10%)+ewc(λ=0.3)"
+
+
+def test_lwf_paper_warms_up_the_new_head_then_trains_the_old_head_too(small_pair):
+    m = M.LwF.paper()
+    r = finetune(task=small_pair, method=m, epochs=1, eval_every=1)
+    assert [h["phase"] for h in r.history] == ["pretrained"] + ["warm-up"] * 5 + ["fine-tune"]
+    assert r.history[5]["A_head"] == r.before["A_head"]  # warm-up: backbone and old head frozen
+    reference = hub.load_head("digits-convnet")
+    assert not np.array_equal(r.context.old_head.kernel.numpy(), reference.kernel.numpy())  # the old head trained
+    assert np.array_equal(m.reference_head.kernel.numpy(), reference.kernel.numpy())  # its targets did not move
+
+
+def test_lwf_scale_t_squared_is_the_only_difference_in_the_penalty(small_pair):
+    ctx = _ctx(small_pair)
+    ours, paper_scale = M.LwF(1.0, 2.0), M.LwF(1.0, 2.0, t_squared=False)
+    ours.setup(ctx)
+    paper_scale.setup(ctx)
+    _shift(ctx, 1.0, [np.full(w.shape, 0.01, np.float32) for w in ctx.initial])
+    x = ctx.train_x[:16]
+    features = ctx.backbone(x)
+    assert float(ours.penalty(ctx, x, features, None)) == pytest.approx(4 * float(paper_scale.penalty(ctx, x, features, None)))
+
+
+def test_decoupled_weight_decay_shrinks_each_kernel_by_rate_times_decay(small_pair):
+    ctx = _ctx(small_pair)
+    wd = M.WeightDecay(l2=0.5, decoupled=True)
+
+    class Optimizer:
+        learning_rate = 0.1
+
+    ctx.optimizer = Optimizer()
+    assert wd.penalty(ctx, None, None, None) is None  # no loss term: AdamW's rule, not an L2 penalty
+    before = {v.ref(): v.numpy() for v in ctx.backbone_variables}
+    wd.after_apply(ctx)
+    for v in ctx.backbone_variables:
+        factor = 1 - 0.1 * 0.5 if v.shape.rank >= 2 else 1.0  # kernels only
+        np.testing.assert_allclose(v.numpy(), factor * before[v.ref()], rtol=1e-6)
+    with pytest.raises(ValueError, match="l1=0"):
+        M.WeightDecay(l1=1e-3, decoupled=True)
+
+
+def test_wiseft_head_tuned_keeps_the_fine_tuned_head_after_lpft(small_pair):
+    auto = finetune(task=small_pair, method=[M.LPFT(lp_epochs=1), M.WiSEFT(0.0, sweep=(0.0,))], epochs=1, seed=0)
+    tuned = finetune(task=small_pair, method=[M.LPFT(lp_epochs=1), M.WiSEFT(0.0, sweep=(0.0,), head="tuned")], epochs=1, seed=0)
+    probe = auto.context.probed_head
+    np.testing.assert_array_equal(auto.context.head.weights[0].numpy(), probe[0])  # alpha = 0: the probed head
+    assert not np.array_equal(tuned.context.head.weights[0].numpy(), probe[0])  # backbone-only: the tuned head
+    assert auto.final["A_head"] == tuned.final["A_head"] == auto.before["A_head"]  # both backbones at theta0
+
+
+def test_lpft_control_is_full_finetuning_at_the_reduced_rate():
+    control = M.LPFT.control()
+    assert [type(m) for m in control["method"]] == [M.FullFineTuning]
+    assert control["learning_rate"] == pytest.approx(1e-3)

@@ -2,6 +2,9 @@ import matplotlib
 
 matplotlib.use("Agg")
 
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
 from utils import plots  # noqa: E402
 
 
@@ -32,3 +35,38 @@ def test_forgetting_curves_plot_every_run():
     hist = [{"epoch": 0, "A_head": 0.99, "A_probe": 0.99, "B": 0.1}, {"epoch": 1, "A_head": 0.5, "A_probe": 0.9, "B": 0.9}]
     fig = plots.forgetting_curves({"full": hist, "frozen": hist})
     assert all(len(ax.lines) == 2 for ax in fig.axes)
+
+
+def test_the_dial_drift_and_fisher_figures_draw_what_they_are_given():
+    row = lambda a, b: {"A_head": {"mean": a, "std": 0.01}, "B": {"mean": b, "std": 0.02}}  # noqa: E731
+    fig = plots.wise_dial({"from full": [(0.25, row(0.96, 0.35)), (1.0, row(0.46, 0.96))],
+                           "from lp-ft": [(0.25, row(0.97, 0.70)), (1.0, row(0.87, 0.95))]})
+    ax = fig.axes[0]
+    assert {t.get_text() for t in ax.texts} == {"α=0.25", "α=1"} and ax.get_ylim()[1] == 1.0
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["from full", "from lp-ft"]
+    fig = plots.layer_drift({"full": {"conv1/kernel": 0.5, "dense/kernel": 0.9}, "ewc": {"conv1/kernel": 0.1, "dense/kernel": 0.2}})
+    heights = sorted(round(p.get_height(), 3) for p in fig.axes[0].patches)
+    assert heights == [0.1, 0.2, 0.5, 0.9]
+    fig = plots.fisher_histogram({"conv1/kernel": np.full(10, 2.0), "dense/kernel": np.array([1e-6, 1.0, 100.0])})
+    assert "conv1/kernel (10 weights)" in [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+
+
+def test_layer_drift_is_relative_distance_of_kernels_only():
+    from utils import metrics
+
+    class V:
+        def __init__(self, name, value):
+            self.name, self.value = name, np.asarray(value, float)
+
+        def numpy(self):
+            return self.value
+
+    now = [V("k:0", [[3.0, 4.0]]), V("b:0", [1.0])]
+    assert metrics.layer_drift(now, [[[3.0, 0.0]], [0.0]]) == {"k": pytest.approx(4 / 3)}
+
+
+def test_per_class_and_confusion_figures():
+    fig = plots.per_class_accuracy({"clean": [1.0, 0.9], "noise": [0.8, 0.3]})
+    assert sorted(round(p.get_height(), 2) for p in fig.axes[0].patches) == [0.3, 0.8, 0.9, 1.0]
+    fig = plots.confusion([[8, 2], [0, 5]])
+    assert {t.get_text() for t in fig.axes[0].texts} == {"0.80", "0.20", "1.00"}

@@ -35,7 +35,9 @@ def test_report_has_a_line_per_notebook_the_numbers_and_the_figures(tmp_path):
 
 def test_readme_block_is_regenerated_from_the_recorded_results(tmp_path, monkeypatch):
     readme = tmp_path / "README.md"
-    readme.write_text(f"intro\n{report.README_START}\nold numbers\n{report.README_END}\noutro\n")
+    readme.write_text(f"intro\n{report.README_START}\nold numbers\n{report.README_END}\n"
+                      f"{report.CLI_START}\nold output\n{report.CLI_END}\noutro\n")
+    monkeypatch.setattr(report, "cli_sample", lambda: "```\nthe run's output\n```\n")
     results = tmp_path / "build" / "results"
     with pytest.raises(FileNotFoundError, match="run `make run` first"):
         report.update_readme(readme, results)
@@ -47,6 +49,7 @@ def test_readme_block_is_regenerated_from_the_recorded_results(tmp_path, monkeyp
     assert report.update_readme(readme, results) == ["02_pareto_permute.png"]
     text = readme.read_text()
     assert "old numbers" not in text and text.startswith("intro\n") and text.endswith("outro\n")
+    assert "old output" not in text and "the run's output" in text
     assert text.count("| rehearsal(40%) |") == 2 and "![02_pareto_permute](docs/figures/02_pareto_permute.png)" in text
     assert (tmp_path / "docs" / "figures" / "02_pareto_permute.png").exists()
 

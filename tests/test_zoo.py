@@ -30,7 +30,8 @@ def test_every_bundled_digits_model_is_committed_with_card_and_meta():
         meta = json.loads((m.path / catalog.META_FILE).read_text())
         assert meta["name"] == name and meta["input_shape"] == [None, 8, 8, 1]
         assert (m.path / catalog.CARD_FILE).exists() and (m.path / "saved_model.pb").exists()
-        assert meta["test_accuracy"] >= 0.97
+        assert meta["test_accuracy"] >= (0.97 if m.recipe.epochs >= 60 else 0.85)  # e5, e20: shorter on purpose
+        assert meta["recipe"]["epochs"] == m.recipe.epochs
 
 
 def test_cli_rejects_unknown_names(capsys):

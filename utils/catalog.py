@@ -35,6 +35,9 @@ class DigitsRecipe:
     feature_dim: int = 64
 
 
+PRETRAINING_LENGTHS = (5, 20, 60, 240)  # epochs of the digits-convnet variants (60: the bundled default)
+
+
 @dataclass(frozen=True)
 class MiniLMRecipe:
     """all-MiniLM-L6-v2 ported from its released weights (see ``utils.text_models``); no training."""
@@ -72,6 +75,13 @@ BUNDLED: dict[str, BundledModel] = {
             DigitsRecipe(classes=tuple(range(5))),
             committed=True,
         ),
+        *(BundledModel(
+            f"digits-convnet-e{epochs}",
+            f"the same convnet pretrained for {epochs} epochs instead of 60 (notebook 01: is the open model "
+            f"under- or over-trained on its source?)",
+            DigitsRecipe(epochs=epochs),
+            committed=True,
+        ) for epochs in PRETRAINING_LENGTHS if epochs != DigitsRecipe.epochs),
         BundledModel(
             "minilm-l6",
             "all-MiniLM-L6-v2 sentence encoder (22.7M parameters): int32 token ids -> 384-d normalised embeddings",

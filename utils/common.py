@@ -1,4 +1,5 @@
-"""Small pieces every layer uses, each defined once: seeding, atomic writes, JSON conversion.
+"""Small pieces every layer uses, each defined once: the training protocol's defaults, seeding, atomic writes,
+JSON conversion.
 
 It imports nothing from ``utils`` (the bottom layer; ``tests/test_layers.py`` checks it).
 """
@@ -6,7 +7,10 @@ It imports nothing from ``utils`` (the bottom layer; ``tests/test_layers.py`` ch
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
+
+import numpy as np
 
 
 def seed_everything(seed: int) -> None:
@@ -38,3 +42,35 @@ def to_jsonable(value):
     if hasattr(value, "item") and callable(value.item) and getattr(value, "ndim", 1) == 0:  # numpy scalars
         return value.item()
     return value
+
+
+SCHEDULES = ("constant", "cosine")
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """How every run trains unless told otherwise: the command line, ``utils.compare`` and the notebooks
+    read these defaults from ``PROTOCOL``, so they are written in one place.
+
+    schedule: "cosine" (the learning rate decays to 0 over each phase: the end of training is quiet, so the
+    final numbers vary less from seed to seed) or "constant". learning_rate: Adam's (peak) rate.
+    """
+
+    epochs: int = 10
+    batch_size: int = 32
+    learning_rate: float = 3e-3
+    schedule: str = "cosine"
+    seed: int = 0
+
+    def check(self) -> None:
+        """Raise ValueError naming the first bad setting."""
+        for name, value, low in (("epochs", self.epochs, 0), ("batch_size", self.batch_size, 1)):
+            if not isinstance(value, (int, np.integer)) or value < low:
+                raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+        if not self.learning_rate > 0:
+            raise ValueError(f"learning_rate must be > 0, got {self.learning_rate!r}")
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"schedule must be one of {', '.join(SCHEDULES)}, got {self.schedule!r}")
+
+
+PROTOCOL = Protocol()

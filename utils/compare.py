@@ -25,11 +25,12 @@ from pathlib import Path
 
 from . import data, metrics
 from . import methods as M
-from .common import write_atomic
-from .train import PROTOCOL, finetune
+from .common import PROTOCOL, write_atomic
+from .train import finetune
 
 KEYS = ("A_head", "A_probe", "B")
 VALIDATION_KEYS = ("A_head_val", "B_val")  # also summarised when measured: choices are made on these
+EXTRA_KEYS = (*VALIDATION_KEYS, "A_drift", "A_scale")  # summarised too when measured (how task-A features moved)
 
 
 def default_suite(inputs: str = "images") -> list:
@@ -79,8 +80,9 @@ def rows_of(methods: list, result) -> list[tuple[list, dict]]:
     sweep = result.extra.get("wise_ft")
     if not sweep:
         return [(methods, result.final)]
-    base = [m for m in methods if not isinstance(m, M.WiSEFT)]
-    return [((base or [M.FullFineTuning()]) if alpha == 1.0 else base + [M.WiSEFT(alpha)], m) for alpha, m in sweep.items()]
+    wise = next(m for m in methods if isinstance(m, M.WiSEFT))
+    base = [m for m in methods if m is not wise]
+    return [((base or [M.FullFineTuning()]) if alpha == 1.0 else base + [wise.at(alpha)], m) for alpha, m in sweep.items()]
 
 
 def compare(task="permute", seeds: int = 3, epochs: int = PROTOCOL.epochs, suite=None, progress: bool = True, keys=KEYS,
@@ -108,9 +110,9 @@ def compare(task="permute", seeds: int = 3, epochs: int = PROTOCOL.epochs, suite
             r = finetune(task=task, method=methods, seed=seed, eval_every=0, progress=False,
                          **{**kw, "epochs": epochs, **overrides, **known})
             before = before or {k: v for k, v in r.before.items()
-                                if k in (*keys, *VALIDATION_KEYS) and k not in ("B", "B_val")} or dict(r.before)
+                                if k in (*keys, *EXTRA_KEYS) and k not in ("B", "B_val")} or dict(r.before)
             for row_methods, m in rows_of(methods, r):
-                _add(rows, row_methods, overrides, m, keys, r.train_seconds)
+                _add(rows, row_methods, overrides, m, keys, r.train_seconds, seed)
             bar.update(1)
     bar.close()
     for row in rows.values():
@@ -128,13 +130,19 @@ def compare(task="permute", seeds: int = 3, epochs: int = PROTOCOL.epochs, suite
     }
 
 
-def _add(rows: dict, methods: list, overrides: dict, measured: dict, keys, seconds: float) -> None:
-    """Append one seed's numbers to the record of (methods, overrides), creating it on first sight."""
+def _add(rows: dict, methods: list, overrides: dict, measured: dict, keys, seconds: float, seed: int) -> None:
+    """Append one seed's numbers to the record of (methods, overrides), creating it on first sight. A run
+    already recorded for this seed is not added twice (two WiSE-FT dials share their alpha = 1 end: the same
+    training, so the same numbers)."""
     rid = M.run_id(methods, overrides)
-    shown = (*keys, *(k for k in VALIDATION_KEYS if k in measured and k not in keys))
+    shown = (*keys, *(k for k in EXTRA_KEYS if k in measured and k not in keys))
     row = rows.setdefault(rid, {
         "id": rid, "label": display_label(methods, overrides), "methods": M.records(methods), "options": overrides,
-        "needs_task_a_data": any(m.needs_task_a_data for m in methods), "metrics": {k: [] for k in (*shown, "train_seconds")}})
+        "needs_task_a_data": any(m.needs_task_a_data for m in methods), "seeds": [],
+        "metrics": {k: [] for k in (*shown, "train_seconds")}})
+    if seed in row["seeds"]:
+        return
+    row["seeds"].append(seed)
     for k in shown:
         row["metrics"][k].append(measured[k])
     row["metrics"]["train_seconds"].append(seconds)

@@ -40,10 +40,8 @@ from pathlib import Path
 
 from . import catalog, data, hub, report
 from . import methods as M
-from .common import write_atomic
+from .common import PROTOCOL, SCHEDULES, write_atomic
 from .train import (
-    PROTOCOL,
-    SCHEDULES,
     ChanceLevelWarning,
     NonFiniteLossError,
     ResumeError,

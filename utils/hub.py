@@ -163,13 +163,33 @@ def load(model, trainable: bool = False, **kwargs):
         if not is_hub_handle(location):
             if catalog.read_meta(location).get("kind") == "text_preprocessor":
                 import tensorflow_text  # noqa: F401  registers the ops the preprocessor uses (NormalizeUTF8...)
-            if not kwargs and _form(location) != "reusable":
+            form = _form(location) if not kwargs else "given"
+            if form == "tf1":
+                kwargs = _tf1_signature(model, location, trainable)
+            elif form not in ("reusable", "given"):
                 handle = Endpoint.load(location)
         return hub.KerasLayer(handle, trainable=trainable, **kwargs)
     except ModelLoadError:
         raise
     except Exception as e:  # tensorflow raises many kinds; say which model failed, keep the cause
         raise _load_error(model, location, e) from e
+
+
+def _tf1_signature(model, location, trainable: bool) -> dict:
+    """The ``hub.KerasLayer`` arguments that reach a TF1-format model through its signature; refuses ``trainable``."""
+    from tensorflow.python.saved_model import loader_impl
+
+    signatures = loader_impl.parse_saved_model(str(location)).meta_graphs[0].signature_def
+    names = [n for n in signatures if not n.startswith("__")]
+    if trainable:
+        raise NotTrainableError(
+            f"{model!r} is in the TF1 format (a TF1 Hub module or TF1 SavedModel, like the article's "
+            f"inception_v3/feature_vector/1): TensorFlow 2 reaches it only through its signatures ({', '.join(names)}), "
+            f"as a frozen graph function, so it cannot be fine-tuned. Load it with trainable=False as a feature "
+            f"extractor, or choose the model's TF2 version (for inception_v3: feature_vector/5)")
+    name = "default" if "default" in names else names[0]
+    outputs = list(signatures[name].outputs)
+    return {"signature": name, "output_key": "default" if "default" in outputs else outputs[0]}
 
 
 def _load_error(model, location, e: Exception) -> ModelLoadError:
@@ -185,10 +205,13 @@ def _load_error(model, location, e: Exception) -> ModelLoadError:
 
 def _form(location) -> str:
     """"reusable" (TF-Hub form: a __call__ plus variable lists, or no trainable variables at all), "module" (a
-    __call__ whose trainable variables are not listed), "keras3" (a ``serve`` endpoint); read from saved_model.pb, nothing run."""
+    __call__ whose trainable variables are not listed), "keras3" (a ``serve`` endpoint), "tf1" (a TF1 SavedModel or
+    TF1 Hub module: graphs and signatures, no objects); read from saved_model.pb, nothing run."""
     from tensorflow.python.saved_model import loader_impl
 
     graph = loader_impl.parse_saved_model(str(location)).meta_graphs[0]
+    if not graph.object_graph_def.nodes or (Path(location) / "tfhub_module.pb").exists():
+        return "tf1"
     children = {c.local_name for c in graph.object_graph_def.nodes[0].children}
     if "__call__" in children:
         listed = "trainable_variables" in children or "variables" in children

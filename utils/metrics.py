@@ -56,6 +56,19 @@ def linear_probe_accuracy(train_features, train_labels, test_features, test_labe
     return accuracy(xte @ w, test_labels)
 
 
+def layer_drift(variables, initial) -> dict:
+    """{kernel name: ||theta - theta0|| / ||theta0||} for each variable of rank >= 2 (kernels, not biases).
+
+    variables: tf variables (or objects with ``name`` and ``numpy()``); initial: their pretrained values, aligned."""
+    out = {}
+    for v, w0 in zip(variables, initial):
+        w0 = np.asarray(w0)
+        if w0.ndim >= 2:
+            name = v.name.split(":")[0]
+            out[name] = float(np.linalg.norm(np.asarray(v.numpy()) - w0) / (np.linalg.norm(w0) + 1e-12))
+    return out
+
+
 def spearman(x, y) -> float:
     """Spearman rank correlation of ``x`` and ``y`` [N] (ties broken by position; fine for real-valued scores)."""
     x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)

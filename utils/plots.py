@@ -133,10 +133,10 @@ def pareto(summary: dict, before_a: float, title: str = "Task B gained vs task A
     for name, (x, y) in points.items():
         if name not in inside:  # slanted labels: the points outside the zoom often share a task-B level
             ax.annotate(name, (x, y), textcoords="offset points", xytext=(2, 5), fontsize=7, rotation=40)
-    ax.set_ylim(top=max(p[1] for p in points.values()) + 0.2)
+    ax.set_ylim(top=1.0)
     ax.add_patch(plt.Rectangle(zoom, 1.02 - zoom[0], 1.0 - zoom[1], fill=False, ls=":", lw=1, color="0.4"))
     xs = [p[0] for p in inside.values()] or [1.0]
-    zx.set_xlim(zoom[0], max(1.01, max(xs) + 0.005))
+    zx.set_xlim(zoom[0], max(1.01, max(xs) + 0.005))  # retention may pass 1: a method can gain task A
     zx.set_ylim(zoom[1], 1.0)
     _spread_labels(zx, inside)
     for axis in (ax, zx):
@@ -254,3 +254,98 @@ def memory_projection(rows: list, title: str = "Training-state memory: full fine
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
     return fig
+
+
+def wise_dial(dials: dict, title: str = "WiSE-FT: one dial per fine-tuned run, α from 0 (pretrained) to 1 (fine-tuned)"):
+    """Task B against task A along each dial. dials: {name: [(alpha, row), ...]} with ``utils.compare`` metric
+    rows ({"A_head": {"mean", "std"}, "B": {...}}); each point carries its std over seeds as error bars."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(7.5, 5))
+    for (name, points), style in zip(dials.items(), ("o-", "s--", "^:", "d-.")):
+        a = [r["A_head"]["mean"] for _, r in points]
+        b = [r["B"]["mean"] for _, r in points]
+        ax.errorbar(a, b, xerr=[r["A_head"]["std"] for _, r in points], yerr=[r["B"]["std"] for _, r in points],
+                    fmt=style, ms=5, capsize=2, label=name, alpha=0.85)
+        for (alpha, _), x, y in zip(points, a, b):
+            ax.annotate(f"α={alpha:g}", (x, y), textcoords="offset points", xytext=(4, -10), fontsize=7)
+    ax.set_xlabel("task-A accuracy (original head)")
+    ax.set_ylabel("task-B accuracy")
+    ax.set_ylim(top=1.0)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="lower left")
+    ax.set_title(title, fontsize=10)
+    return fig
+
+
+def grouped_bars(series: dict, ticks: list, ylabel: str, title: str, xlabel: str = "", ylim=None):
+    """One group of bars per tick, one bar per series: {series name: [value per tick]}."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(9, 4))
+    width = 0.8 / len(series)
+    x = np.arange(len(ticks))
+    for k, (name, values) in enumerate(series.items()):
+        ax.bar(x + (k - (len(series) - 1) / 2) * width, values, width, label=name)
+    ax.set_xticks(x, [str(t) for t in ticks], fontsize=8)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if ylim is not None:
+        ax.set_ylim(*ylim)
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend(fontsize=8)
+    ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def layer_drift(drifts: dict, title: str = "How far each layer moved: ||θ − θ₀|| / ||θ₀|| per kernel"):
+    """Grouped bars: {method: {layer: relative distance}} (``utils.metrics.layer_drift``), one group per layer."""
+    layers = list(next(iter(drifts.values())))
+    return grouped_bars({m: [d[layer] for layer in layers] for m, d in drifts.items()}, layers,
+                        "relative distance from the pretrained kernel", title)
+
+
+def fisher_histogram(fisher: dict, title: str = "EWC's Fisher per layer (mean 1 over all weights): few weights matter"):
+    """Histogram of log10 of the (normalised) diagonal Fisher, one line per layer: {layer: array}."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(7.5, 4))
+    values = {k: np.log10(np.maximum(np.ravel(v), 1e-12)) for k, v in fisher.items()}
+    bins = np.linspace(min(v.min() for v in values.values()), max(v.max() for v in values.values()), 50)
+    for name, v in values.items():
+        ax.hist(v, bins=bins, histtype="step", lw=1.4, label=f"{name} ({v.size:,} weights)")
+    ax.axvline(0, color="k", ls=":", lw=1, label="mean importance (1)")
+    ax.set_yscale("log")
+    ax.set_xlabel("log10 Fisher (importance of a weight for task A)")
+    ax.set_ylabel("weights")
+    ax.legend(fontsize=7)
+    ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def per_class_accuracy(per_class: dict, title: str = "The deployed head per class: a shift hurts some classes far more"):
+    """Grouped bars, one group per class: {domain: [accuracy of class 0, 1, ...]}."""
+    classes = list(range(len(next(iter(per_class.values())))))
+    return grouped_bars(per_class, classes, "accuracy of the original head", title, xlabel="class (digit)", ylim=(0, 1.0))
+
+
+def confusion(matrix, title: str = "Confusion matrix (rows: true class, columns: predicted)"):
+    """A row-normalised confusion matrix as an image, each cell labelled with its share of the row."""
+    plt = _plt()
+    m = np.asarray(matrix, dtype=float)
+    m = m / np.maximum(m.sum(1, keepdims=True), 1)
+    fig, ax = plt.subplots(figsize=(5.2, 4.6))
+    im = ax.imshow(m, cmap="Blues", vmin=0, vmax=1)
+    for i in range(m.shape[0]):
+        for j in range(m.shape[1]):
+            if m[i, j] >= 0.05:
+                ax.text(j, i, f"{m[i, j]:.2f}", ha="center", va="center", fontsize=6,
+                        color="white" if m[i, j] > 0.5 else "black")
+    ax.set_xticks(range(m.shape[1]))
+    ax.set_yticks(range(m.shape[0]))
+    ax.set_xlabel("predicted class")
+    ax.set_ylabel("true class")
+    fig.colorbar(im, ax=ax, fraction=0.046)
+    ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    return fig
+

@@ -28,6 +28,9 @@ FIGURES_DIR = paths.BUILD_DIR / "figures"
 README = paths.ROOT / "README.md"
 README_FIGURES = paths.ROOT / "docs" / "figures"
 README_START, README_END = "<!-- results:start -->", "<!-- results:end -->"
+CLI_START, CLI_END = "<!-- cli:start -->", "<!-- cli:end -->"
+CLI_SAMPLE = ("--task permute --method rehearsal+ewc --rehearsal-fraction 0.1 --ewc-lambda 0.1 --epochs 10 "
+              "--out build/runs/demo --overwrite")
 KEY_FIGURES = ("02_pareto_permute", "04_text_pareto")
 
 
@@ -154,8 +157,24 @@ def replace_block(path: Path, start: str, end: str, body: str) -> None:
     write_atomic(path, (head + start + "\n" + body + end + tail).encode())
 
 
-def update_readme(readme: Path = README, results_dir: Path | None = None) -> list[str]:
-    """Replace the README's results block with the recorded comparisons and copy the key figures next to it."""
+def cli_sample(args: str = CLI_SAMPLE) -> str:
+    """The README's sample of the command-line script: the command and what a real run of it printed."""
+    import subprocess
+    import sys
+
+    env = {**os.environ, "WORKBOOK_PROGRESS": "0", "TF_CPP_MIN_LOG_LEVEL": "3"}
+    done = subprocess.run([sys.executable, "-m", "utils.finetune_cli", *args.split()], cwd=paths.ROOT, env=env,
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"the sample run failed ({done.returncode}): {done.stderr.strip()[-500:]}")
+    return (f"```bash\n.venv/bin/python -m utils.finetune_cli {args}\n```\nprints a progress bar, then (output of a real "
+            f"run, written here by `python -m utils.report readme`; another CPU gives slightly other numbers):\n"
+            f"```\n{done.stdout.strip()}\n```\n")
+
+
+def update_readme(readme: Path = README, results_dir: Path | None = None, cli: bool = True) -> list[str]:
+    """Replace the README's results block with the recorded comparisons and copy the key figures next to it; with
+    ``cli``, also the sample output of the command-line script (one real run of it, about 20 s)."""
     recorded = load(results_dir)
     missing = [n for n in ("02_capability_degradation", "04_text_models") if n not in recorded]
     if missing:
@@ -176,6 +195,8 @@ def update_readme(readme: Path = README, results_dir: Path | None = None) -> lis
             block.append(f"![{stem}](docs/figures/{source.name})\n")
             copied.append(source.name)
     replace_block(readme, README_START, README_END, "\n".join(block) + "\n")
+    if cli:
+        replace_block(readme, CLI_START, CLI_END, cli_sample())
     return copied
 
 

@@ -23,6 +23,8 @@ Every epoch it records (``result.history``):
     A_head_val, B_val  the same two on the validation splits: every choice (a hyperparameter, a best
                 method, a stopping epoch, a WiSE-FT alpha) is made on these; test numbers are only reported
     B_train     task-B accuracy on the examples trained on
+    A_drift     how far the task-A test features turned: mean 1 - cos(f(x), f0(x)) (0 before training)
+    A_scale     how much they grew or shrank: mean ||f(x)|| / ||f0(x)|| (1 before training)
     loss        mean training loss (cross-entropy, without penalties) over the epoch
 
 Runs are deterministic under a seed: ``set_random_seed`` + op determinism give bit-identical
@@ -42,44 +44,12 @@ import numpy as np
 
 from . import data, hub, metrics
 from . import methods as methods_lib
-from .common import seed_everything, to_jsonable
+from .common import PROTOCOL, Protocol, seed_everything, to_jsonable
 from .methods.base import Context, Phase
 
 DEFAULT_MODEL = {"permute": "digits-convnet", "rot90": "digits-convnet", "split": "digits-convnet-0to4"}
 EVAL_BATCH = 512
-SCHEDULES = ("constant", "cosine")
-
-
-@dataclass(frozen=True)
-class Protocol:
-    """How every run trains unless told otherwise: the command line, ``utils.compare`` and the notebooks
-    read these defaults from ``PROTOCOL``, so they are written in one place.
-
-    schedule: "cosine" (the learning rate decays to 0 over each phase: the end of training is quiet, so the
-    final numbers vary less from seed to seed) or "constant". learning_rate: Adam's (peak) rate.
-    """
-
-    epochs: int = 10
-    batch_size: int = 32
-    learning_rate: float = 3e-3
-    schedule: str = "cosine"
-    seed: int = 0
-
-    def check(self) -> None:
-        """Raise ValueError naming the first bad setting."""
-        for name, value, low in (("epochs", self.epochs, 0), ("batch_size", self.batch_size, 1)):
-            if not isinstance(value, (int, np.integer)) or value < low:
-                raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
-        if not self.learning_rate > 0:
-            raise ValueError(f"learning_rate must be > 0, got {self.learning_rate!r}")
-        if self.schedule not in SCHEDULES:
-            raise ValueError(f"schedule must be one of {', '.join(SCHEDULES)}, got {self.schedule!r}")
-
-
-PROTOCOL = Protocol()
 DEFAULT_SCHEDULE = PROTOCOL.schedule
-
-
 class NonFiniteLossError(RuntimeError):
     """The training loss became NaN or infinite; the message says when and what to try."""
 
@@ -172,7 +142,23 @@ def _batched(fn, x, batch=EVAL_BATCH):
 
 
 def make_evaluator(probe: bool = True):
-    """The standard measurements (see the module docstring) as a function of the Context."""
+    """The standard measurements (see the module docstring) as a function of the Context.
+
+    A_drift: how far the task-A test features turned from the pretrained ones, mean over images of
+    1 - cos(f(x), f0(x)) (0: same directions); A_scale: mean ||f(x)|| / ||f0(x)|| (how much they grew or shrank).
+    A fixed linear head reads directions more than lengths, so A_drift tracks what the old head loses.
+    """
+    cache: dict = {}
+
+    def pretrained_features(ctx: Context, x):
+        """f0(x): the backbone's features with its pretrained weights (``ctx.initial``), measured once."""
+        key = (str(ctx.model), len(x))
+        if key not in cache:
+            now = [v.numpy() for v in ctx.backbone_variables]
+            ctx.set_backbone([w.numpy() for w in ctx.initial])
+            cache[key] = _batched(ctx.features, x)
+            ctx.set_backbone(now)
+        return cache[key]
 
     def evaluate(ctx: Context) -> dict:
         feats = ctx.features
@@ -189,6 +175,10 @@ def make_evaluator(probe: bool = True):
                 if ctx.task_a.has_validation:
                     a_val = ctx.old_head(_batched(feats, ctx.task_a.x_val)).numpy()
                     out["A_head_val"] = metrics.accuracy(a_val, ctx.task_a.y_val)
+            f0 = pretrained_features(ctx, ctx.task_a.x_test)
+            norms = np.linalg.norm(a_test, axis=1) * np.linalg.norm(f0, axis=1) + 1e-12
+            out["A_drift"] = float(np.mean(1 - np.sum(a_test * f0, axis=1) / norms))
+            out["A_scale"] = float(np.mean(np.linalg.norm(a_test, axis=1) / (np.linalg.norm(f0, axis=1) + 1e-12)))
             if probe:
                 a_train = _batched(feats, ctx.task_a.x_train)
                 out["A_probe"] = metrics.linear_probe_accuracy(a_train, ctx.task_a.y_train, a_test, ctx.task_a.y_test)

@@ -238,6 +238,32 @@ def build(name: str, out_dir: Path | None = None) -> dict:
     raise NotImplementedError(f"no builder for recipe {type(model.recipe).__name__}")
 
 
+def build_tf1_example(out_dir: Path, feature_dim: int = 16) -> Path:
+    """A tiny model in the TF1 format, as the article's ``inception_v3/feature_vector/1`` is: a graph with
+    variables and a ``default`` signature (images float32 [N, 8, 8, 1] -> features [N, feature_dim]), saved with
+    ``tf.compat.v1.saved_model.Builder``. No objects, no ``__call__``: TF2 reaches it only through the signature.
+    Deterministic (fixed initial values); nothing is trained."""
+    import shutil
+
+    import tensorflow as tf
+
+    out_dir = Path(out_dir)
+    shutil.rmtree(out_dir, ignore_errors=True)
+    graph = tf.Graph()
+    with graph.as_default():
+        images = tf.compat.v1.placeholder(tf.float32, [None, 8, 8, 1], name="images")
+        kernel = tf.compat.v1.get_variable("dense/kernel", initializer=tf.random.stateless_normal([64, feature_dim], [1, 2]) * 0.1)
+        bias = tf.compat.v1.get_variable("dense/bias", initializer=tf.zeros([feature_dim]))
+        features = tf.nn.relu(tf.matmul(tf.reshape(images, [-1, 64]), kernel) + bias)
+        with tf.compat.v1.Session(graph=graph) as session:
+            session.run(tf.compat.v1.global_variables_initializer())
+            builder = tf.compat.v1.saved_model.Builder(str(out_dir))
+            signature = tf.compat.v1.saved_model.predict_signature_def({"images": images}, {"default": features})
+            builder.add_meta_graph_and_variables(session, ["serve"], signature_def_map={"default": signature})
+            builder.save()
+    return out_dir
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m utils.zoo", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)

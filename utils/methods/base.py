@@ -154,8 +154,10 @@ class Method:
 
     @property
     def id(self) -> str:
-        """Stable ASCII identity, e.g. ``ewc(strength=0.1)``: the key and every option that is set."""
-        shown = {k: v for k, v in self.options.items() if v is not None and k not in self.id_excludes}
+        """Stable ASCII identity, e.g. ``ewc(strength=0.1)``: the key and every option that differs from its
+        default. A new option with a default that keeps today's behaviour leaves every existing id unchanged."""
+        defaults = {p: v.default for p, v in inspect.signature(type(self).__init__).parameters.items()}
+        shown = {k: v for k, v in self.options.items() if k not in self.id_excludes and v != defaults.get(k)}
         return self.key + (f"({','.join(f'{k}={_format(v)}' for k, v in shown.items())})" if shown else "")
 
     @property

@@ -34,8 +34,8 @@ class LoRA(Method):
             raise ValueError(f"LoRA rank must be >= 1, got {rank}")
         if targets not in ("dense", "all"):
             raise ValueError(f"LoRA targets must be 'dense' or 'all', got {targets!r}")
-        self.rank, self.alpha, self.targets = rank, float(alpha if alpha is not None else rank), targets
-        self.scale = self.alpha / rank
+        self.rank, self.alpha, self.targets = rank, alpha, targets
+        self.scale = float(alpha if alpha is not None else rank) / rank
 
     @property
     def label(self):

@@ -1,4 +1,7 @@
-"""LP-FT (Kumar et al., 2022): linear probe first, then fine-tune everything at a lower rate."""
+"""LP-FT (Kumar et al., 2022): linear probe first, then fine-tune everything at a lower rate.
+
+It changes two things at once, the probe phase and the rate; ``LPFT.control()`` (full fine-tuning at the same
+reduced rate) separates them in the comparison."""
 
 from .base import Method, Phase
 
@@ -34,4 +37,13 @@ class LPFT(Method):
 
     @classmethod
     def suite(cls):
-        return []  # its row is the alpha = 1 end of WiSE-FT's run from LP-FT (utils.methods.wiseft)
+        """Its own row is the alpha = 1 end of WiSE-FT's run from LP-FT (utils.methods.wiseft). Here: its control,
+        full fine-tuning at the same reduced rate, which separates "the head is fitted first" from "a lower rate"."""
+        return [cls.control()]
+
+    @classmethod
+    def control(cls, ft_lr_scale: float = 1 / 3, learning_rate: float | None = None) -> dict:
+        """Full fine-tuning (random head, no probe phase) at ``ft_lr_scale`` x the protocol's rate: LP-FT's control."""
+        from ..common import PROTOCOL
+
+        return {"method": [Method()], "learning_rate": (learning_rate or PROTOCOL.learning_rate) * ft_lr_scale}

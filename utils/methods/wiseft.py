@@ -11,10 +11,16 @@ class WiSEFT(Method):
 
     Why it works: fine-tuned and pretrained weights of one model are usually linearly connected,
     so points between them keep much of both tasks. alpha = 0 is the pretrained backbone,
-    alpha = 1 the fine-tuned one. The new head keeps its fine-tuned weights, unless a head-only phase
-    ran first (LP-FT: then it is interpolated from the probed head ``ctx.probed_head``, as in the paper).
+    alpha = 1 the fine-tuned one.
 
-    alpha: where the model is left; sweep: alphas evaluated and reported in result.extra["wise_ft"].
+    The head. Wortsman et al. interpolate the *whole* model, the head from its zero-shot or linear-probe end:
+    here that is ``[LPFT(), WiSEFT(head="auto")]``, whose head moves from the probed head (``ctx.probed_head``)
+    to the fine-tuned one. A run without a probe phase (plain fine-tuning from a random head) has no such
+    end point, so "auto" keeps the fine-tuned head there: backbone-only interpolation. ``head="tuned"`` asks
+    for backbone-only interpolation after LP-FT too: the control that shows what interpolating the head adds.
+
+    alpha: where the model is left; sweep: alphas evaluated and reported in result.extra["wise_ft"];
+    head: "auto" (from the probed head when a probe phase ran) or "tuned" (the fine-tuned head, always).
     Compose it with another method (e.g. ``[LPFT(), WiSEFT(0.5)]``) to interpolate that method's run.
     """
 
@@ -26,21 +32,28 @@ class WiSEFT(Method):
     def suite(cls):
         """A run of full fine-tuning and one of LP-FT, each evaluated along the dial; alpha = 1 is the plain
         run, reported as "full" and "lp-ft" (so those two declare no run of their own)."""
-        return [[cls(0.5, sweep=cls.SUITE_SWEEP)], [LPFT(), cls(0.5, sweep=cls.SUITE_SWEEP)]]
+        return [[cls(0.5, sweep=cls.SUITE_SWEEP)], [LPFT(), cls(0.5, sweep=cls.SUITE_SWEEP)],
+                [LPFT(), cls(0.5, sweep=cls.SUITE_SWEEP, head="tuned")]]
 
-    def __init__(self, alpha: float = 0.5, sweep=(0.0, 0.25, 0.5, 0.75, 1.0)):
+    def __init__(self, alpha: float = 0.5, sweep=(0.0, 0.25, 0.5, 0.75, 1.0), head: str = "auto"):
         if not 0 <= alpha <= 1 or any(not 0 <= a <= 1 for a in sweep):
             raise ValueError(f"WiSE-FT alphas must be in [0, 1], got alpha={alpha}, sweep={sweep}")
-        self.alpha, self.sweep = alpha, tuple(sweep)
+        if head not in ("auto", "tuned"):
+            raise ValueError(f"WiSE-FT head must be 'auto' or 'tuned', got {head!r}")
+        self.alpha, self.sweep, self.head = alpha, tuple(sweep), head
 
     @property
     def label(self):
-        return f"wise-ft(α={self.alpha:g})"
+        return f"wise-ft(α={self.alpha:g}{',backbone only' if self.head == 'tuned' else ''})"
+
+    def at(self, alpha: float):
+        """The same interpolation left at ``alpha``: the row a sweep point is reported under."""
+        return type(self)(alpha, head=self.head)
 
     def interpolate(self, ctx, alpha: float, tuned, head_tuned) -> None:
         """Set backbone (and head, when a probe phase left one) to ``(1 - alpha) * start + alpha * tuned``."""
         ctx.set_backbone([(1 - alpha) * w0.numpy() + alpha * w for w0, w in zip(ctx.initial, tuned)])
-        if ctx.probed_head is not None:
+        if ctx.probed_head is not None and self.head == "auto":
             for v, w0, w in zip(ctx.head.weights, ctx.probed_head, head_tuned):
                 v.assign((1 - alpha) * w0 + alpha * w)
 
