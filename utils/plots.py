@@ -88,18 +88,26 @@ def pareto_front(points: dict) -> list:
     return sorted(names, key=lambda n: points[n][0])
 
 
-def _spread_labels(ax, points: dict, fontsize=7, min_gap=0.045):
-    """Label points at the right of the axes, spaced at least ``min_gap`` (axes fraction) apart, with leader lines."""
+def _spread_labels(ax, points: dict, fontsize=7, min_gap=0.045, side: str = "right"):
+    """Label points beside the axes (``side`` "right" or "left"), spaced at least ``min_gap`` (axes fraction) apart
+    and kept inside the axes' height, with leader lines: labels never overlap."""
     if not points:
         return
     to_axes = ax.transAxes.inverted().transform
+    order = sorted(points.items(), key=lambda kv: kv[1][1])
+    wanted = [to_axes(ax.transData.transform(p))[1] for _, p in order]
     placed = []
-    for name, (x, y) in sorted(points.items(), key=lambda kv: kv[1][1]):
-        ay = to_axes(ax.transData.transform((x, y)))[1]
-        ay = max(ay, placed[-1] + min_gap) if placed else ay
-        placed.append(ay)
-        ax.annotate(name, (x, y), xytext=(1.02, ay), textcoords="axes fraction", fontsize=fontsize, va="center",
-                    arrowprops=dict(arrowstyle="-", lw=0.4, color="0.5"), annotation_clip=False)
+    for ay in wanted:
+        placed.append(max(ay, placed[-1] + min_gap) if placed else max(ay, 0.0))
+    overflow = placed[-1] - 1.0 if placed else 0  # pushed above the top: shift the whole column down
+    if overflow > 0:
+        placed = [y - overflow for y in placed]
+        for i in range(1, len(placed)):  # and keep the gaps at the bottom
+            placed[i] = max(placed[i], placed[i - 1] + min_gap)
+    x_text, align = (1.02, "left") if side == "right" else (-0.12, "right")
+    for (name, (x, y)), ay in zip(order, placed):
+        ax.annotate(name, (x, y), xytext=(x_text, ay), textcoords="axes fraction", fontsize=fontsize, va="center",
+                    ha=align, arrowprops=dict(arrowstyle="-", lw=0.4, color="0.5"), annotation_clip=False)
 
 
 def pareto(summary: dict, before_a: float, title: str = "Task B gained vs task A kept",
@@ -113,7 +121,7 @@ def pareto(summary: dict, before_a: float, title: str = "Task B gained vs task A
     points are labelled with each row's label. zoom: lower limits (retention, task B) of the zoom panel.
     """
     plt = _plt()
-    fig, (ax, zx) = plt.subplots(1, 2, figsize=(15, 6), gridspec_kw={"width_ratios": [1, 1.15], "wspace": 0.55})
+    fig, (ax, zx) = plt.subplots(1, 2, figsize=(17, 7), gridspec_kw={"width_ratios": [1, 1.15], "wspace": 0.75})
     points, data_free = {}, {}
     for record in summary.values():
         name, row = record["label"], record["metrics"]
@@ -124,15 +132,13 @@ def pareto(summary: dict, before_a: float, title: str = "Task B gained vs task A
         for axis in (ax, zx):
             axis.errorbar(x, y, xerr=row[a_key]["std"] / before_a, yerr=row[b_key]["std"], fmt="o", ms=5, capsize=2,
                           color="tab:blue" if name in data_free else "tab:orange", alpha=0.85)
-    for pts, style, label in ((points, "k--", "Pareto frontier, all methods"),
-                              (data_free, "g:", "Pareto frontier, no task-A data")):
+    for pts, style, label, width in ((points, "k--", "Pareto frontier, all methods", 1.8),
+                                     (data_free, "g:", "Pareto frontier, no task-A data", 1.4)):
         front = pareto_front(pts)
         for axis in (ax, zx):
-            axis.plot([pts[n][0] for n in front], [pts[n][1] for n in front], style, lw=1.2, label=label)
+            axis.plot([pts[n][0] for n in front], [pts[n][1] for n in front], style, lw=width, label=label, zorder=5)
     inside = {n: p for n, p in points.items() if p[0] >= zoom[0] and p[1] >= zoom[1]}
-    for name, (x, y) in points.items():
-        if name not in inside:  # slanted labels: the points outside the zoom often share a task-B level
-            ax.annotate(name, (x, y), textcoords="offset points", xytext=(2, 5), fontsize=7, rotation=40)
+    _spread_labels(ax, {n: p for n, p in points.items() if n not in inside}, side="left")
     ax.set_ylim(top=1.0)
     ax.add_patch(plt.Rectangle(zoom, 1.02 - zoom[0], 1.0 - zoom[1], fill=False, ls=":", lw=1, color="0.4"))
     xs = [p[0] for p in inside.values()] or [1.0]
@@ -314,7 +320,7 @@ def fisher_histogram(fisher: dict, title: str = "EWC's Fisher per layer (mean 1 
         ax.hist(v, bins=bins, histtype="step", lw=1.4, label=f"{name} ({v.size:,} weights)")
     ax.axvline(0, color="k", ls=":", lw=1, label="mean importance (1)")
     ax.set_yscale("log")
-    ax.set_xlabel("log10 Fisher (importance of a weight for task A)")
+    ax.set_xlabel("log10 Fisher (importance of a weight for task A; -12 stands for exactly 0)")
     ax.set_ylabel("weights")
     ax.legend(fontsize=7)
     ax.set_title(title, fontsize=10)
