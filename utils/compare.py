@@ -38,13 +38,6 @@ def default_suite(inputs: str = "images") -> list:
     return [entry for cls in M.REGISTRY.values() if cls.inputs in ("any", inputs) for entry in cls.suite()]
 
 
-def headline_suite() -> list:
-    """The runs notebook 02's headline claims are about (its fast run): full and frozen, the methods that keep
-    task A (rehearsal, EWC, LP-FT with LwF or WiSE-FT) and the rehearsal schedules of the frontier."""
-    return [*M.WiSEFT.suite(), [M.FrozenBackbone()], [M.EWC(0.1)], [M.Rehearsal(0.1)], [M.Rehearsal(0.5)],
-            [M.LPFT(), M.LwF(1.0)], *M.Rehearsal.schedules()]
-
-
 def entry_parts(entry) -> tuple[list, dict]:
     """(methods, run overrides) of a suite entry: a list of methods, or {"method": [...], **overrides}."""
     if isinstance(entry, dict):
