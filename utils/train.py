@@ -49,7 +49,6 @@ from .methods.base import Context, Phase
 
 DEFAULT_MODEL = {"permute": "digits-convnet", "rot90": "digits-convnet", "split": "digits-convnet-0to4"}
 EVAL_BATCH = 512
-DEFAULT_SCHEDULE = PROTOCOL.schedule
 class NonFiniteLossError(RuntimeError):
     """The training loss became NaN or infinite; the message says when and what to try."""
 

@@ -167,7 +167,9 @@ class Method:
 
     def record(self) -> dict:
         """{"method": key, "options": {...}}: what a result file stores about this method."""
-        return {"method": self.key, "options": {k: list(v) if isinstance(v, tuple) else v for k, v in self.options.items()}}
+        from ..common import to_jsonable
+
+        return {"method": self.key, "options": to_jsonable(self.options)}
 
     def select_examples(self, ctx: Context, x, y):
         """The task-B examples to train on, from the ones offered: (x, y)."""
