@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from utils import hub
+from utils import compare, hub
 from utils import methods as M
 from utils.train import finetune
 
@@ -260,12 +260,17 @@ def test_decoupled_weight_decay_shrinks_each_kernel_by_rate_times_decay(small_pa
 
 
 def test_wiseft_head_tuned_keeps_the_fine_tuned_head_after_lpft(small_pair):
-    auto = finetune(task=small_pair, method=[M.LPFT(lp_epochs=1), M.WiSEFT(0.0, sweep=(0.0,))], epochs=1, seed=0)
+    auto_methods = [M.LPFT(lp_epochs=1), M.WiSEFT(0.0, sweep=(0.0,))]
+    auto = finetune(task=small_pair, method=auto_methods, epochs=1, seed=0)
     tuned = finetune(task=small_pair, method=[M.LPFT(lp_epochs=1), M.WiSEFT(0.0, sweep=(0.0,), head="tuned")], epochs=1, seed=0)
     probe = auto.context.probed_head
     np.testing.assert_array_equal(auto.context.head.weights[0].numpy(), probe[0])  # alpha = 0: the probed head
     assert not np.array_equal(tuned.context.head.weights[0].numpy(), probe[0])  # backbone-only: the tuned head
     assert auto.final["A_head"] == tuned.final["A_head"] == auto.before["A_head"]  # both backbones at theta0
+    control = auto.extra["wise_ft_backbone_only"]  # the control dial, evaluated in the same run
+    assert control[0.0] == tuned.extra["wise_ft"][0.0] and "wise_ft_backbone_only" not in tuned.extra
+    rows = {M.run_id(methods): m for methods, m in compare.rows_of(auto_methods, auto)}
+    assert rows[M.run_id([M.LPFT(lp_epochs=1), M.WiSEFT(0.0, head="tuned")])] == tuned.final
 
 
 def test_lpft_control_is_full_finetuning_at_the_reduced_rate():

@@ -69,13 +69,16 @@ def display_label(methods, overrides: dict) -> str:
 
 
 def rows_of(methods: list, result) -> list[tuple[list, dict]]:
-    """[(methods, final metrics)] of one run; a WiSE-FT run gives one row per alpha of its sweep."""
+    """[(methods, final metrics)] of one run; a WiSE-FT run gives one row per alpha of its sweep (and, after a
+    probe phase, one per alpha of its backbone-only control dial, reported as ``WiSEFT(alpha, head="tuned")``)."""
     sweep = result.extra.get("wise_ft")
     if not sweep:
         return [(methods, result.final)]
     wise = next(m for m in methods if isinstance(m, M.WiSEFT))
     base = [m for m in methods if m is not wise]
-    return [((base or [M.FullFineTuning()]) if alpha == 1.0 else base + [wise.at(alpha)], m) for alpha, m in sweep.items()]
+    rows = [((base or [M.FullFineTuning()]) if alpha == 1.0 else base + [wise.at(alpha)], m) for alpha, m in sweep.items()]
+    control = result.extra.get("wise_ft_backbone_only", {})
+    return rows + [(base + [M.WiSEFT(alpha, head="tuned")], m) for alpha, m in control.items()]
 
 
 def compare(task="permute", seeds: int = 3, epochs: int = PROTOCOL.epochs, suite=None, progress: bool = True, keys=KEYS,

@@ -18,6 +18,9 @@ class WiSEFT(Method):
     to the fine-tuned one. A run without a probe phase (plain fine-tuning from a random head) has no such
     end point, so "auto" keeps the fine-tuned head there: backbone-only interpolation. ``head="tuned"`` asks
     for backbone-only interpolation after LP-FT too: the control that shows what interpolating the head adds.
+    Both dials come from one training run: after a probe phase, "auto" also evaluates the backbone-only dial
+    (``result.extra["wise_ft_backbone_only"]``, reported as the ``head="tuned"`` rows), so the control costs
+    evaluations, not a second run.
 
     alpha: where the model is left; sweep: alphas evaluated and reported in result.extra["wise_ft"];
     head: "auto" (from the probed head when a probe phase ran) or "tuned" (the fine-tuned head, always).
@@ -32,8 +35,7 @@ class WiSEFT(Method):
     def suite(cls):
         """A run of full fine-tuning and one of LP-FT, each evaluated along the dial; alpha = 1 is the plain
         run, reported as "full" and "lp-ft" (so those two declare no run of their own)."""
-        return [[cls(0.5, sweep=cls.SUITE_SWEEP)], [LPFT(), cls(0.5, sweep=cls.SUITE_SWEEP)],
-                [LPFT(), cls(0.5, sweep=cls.SUITE_SWEEP, head="tuned")]]
+        return [[cls(0.5, sweep=cls.SUITE_SWEEP)], [LPFT(), cls(0.5, sweep=cls.SUITE_SWEEP)]]
 
     def __init__(self, alpha: float = 0.5, sweep=(0.0, 0.25, 0.5, 0.75, 1.0), head: str = "auto"):
         if not 0 <= alpha <= 1 or any(not 0 <= a <= 1 for a in sweep):
@@ -50,18 +52,23 @@ class WiSEFT(Method):
         """The same interpolation left at ``alpha``: the row a sweep point is reported under."""
         return type(self)(alpha, head=self.head)
 
-    def interpolate(self, ctx, alpha: float, tuned, head_tuned) -> None:
-        """Set backbone (and head, when a probe phase left one) to ``(1 - alpha) * start + alpha * tuned``."""
+    def interpolate(self, ctx, alpha: float, tuned, head_tuned, head: str | None = None) -> None:
+        """Set backbone (and head, when a probe phase left one and ``head`` is "auto") to
+        ``(1 - alpha) * start + alpha * tuned``."""
         ctx.set_backbone([(1 - alpha) * w0.numpy() + alpha * w for w0, w in zip(ctx.initial, tuned)])
-        if ctx.probed_head is not None and self.head == "auto":
-            for v, w0, w in zip(ctx.head.weights, ctx.probed_head, head_tuned):
-                v.assign((1 - alpha) * w0 + alpha * w)
+        whole = ctx.probed_head is not None and (head or self.head) == "auto"
+        for v, w0, w in zip(ctx.head.weights, ctx.probed_head if whole else head_tuned, head_tuned):
+            v.assign((1 - alpha) * w0 + alpha * w if whole else w)
 
     def after_training(self, ctx):
         tuned = [v.numpy() for v in ctx.backbone_variables]
         head_tuned = [w.numpy() for w in ctx.head.weights]
-        sweep = ctx.extra.setdefault("wise_ft", {})
-        for a in sorted(set(self.sweep)):
-            self.interpolate(ctx, a, tuned, head_tuned)
-            sweep[a] = ctx.evaluate()
+        dials = {"wise_ft": self.head}
+        if ctx.probed_head is not None and self.head == "auto":
+            dials["wise_ft_backbone_only"] = "tuned"  # the control, from the same run
+        for name, head in dials.items():
+            sweep = ctx.extra.setdefault(name, {})
+            for a in sorted(set(self.sweep) - ({1.0} if head != self.head else set())):
+                self.interpolate(ctx, a, tuned, head_tuned, head)
+                sweep[a] = ctx.evaluate()
         self.interpolate(ctx, self.alpha, tuned, head_tuned)
