@@ -39,9 +39,10 @@ test: models
 robust: models
 	$(PY) -m utils.robust
 
-# On 127.0.0.1 only, with Jupyter's token: a notebook server runs code, so it must not listen on the network.
+# On 127.0.0.1 only, with Jupyter's token (a notebook server runs code); --allow-root only when run as root;
+# the project's settings override (jupyter/overrides.json) keeps the news pop-up and update check away.
 lab: models
-	$(VENV)/bin/jupyter lab --ServerApp.ip=127.0.0.1 notebooks/
+	$(PY) -m utils.lab
 
 bench: models  # about 12 minutes: curriculum wall times, method step-time ratios, text encoder throughput
 	$(PY) benchmarks/bench_curriculum.py
