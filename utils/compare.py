@@ -26,7 +26,7 @@ from pathlib import Path
 from . import data, metrics
 from . import methods as M
 from .common import PROTOCOL, write_atomic
-from .train import finetune
+from .train import finetune, progress_enabled
 
 KEYS = ("A_head", "A_probe", "B")
 VALIDATION_KEYS = ("A_head_val", "B_val")  # also summarised when measured: choices are made on these
@@ -81,7 +81,7 @@ def rows_of(methods: list, result) -> list[tuple[list, dict]]:
     return rows + [(base + [M.WiSEFT(alpha, head="tuned")], m) for alpha, m in control.items()]
 
 
-def compare(task="permute", seeds: int = 3, epochs: int = PROTOCOL.epochs, suite=None, progress: bool = True, keys=KEYS,
+def compare(task="permute", seeds: int = 3, epochs: int = PROTOCOL.epochs, suite=None, progress=None, keys=KEYS,
             reuse_before: bool = False, first_seed: int = 0, **kw) -> dict:
     """Run every entry of ``suite`` (default ``default_suite()``) for ``seeds`` seeds from ``first_seed``;
     return the JSON summary (each metric's mean, std and per-seed values; the validation metrics too).
@@ -98,7 +98,7 @@ def compare(task="permute", seeds: int = 3, epochs: int = PROTOCOL.epochs, suite
     before = None
     t_start = time.perf_counter()
     name = task if isinstance(task, str) else getattr(task, "name", None) or task[1].name
-    bar = tqdm(total=len(suite) * seeds, desc=f"compare {name}", disable=not progress, file=sys.stderr)
+    bar = tqdm(total=len(suite) * seeds, desc=f"compare {name}", disable=not progress_enabled(progress), file=sys.stderr)
     for entry in suite:
         methods, overrides = entry_parts(entry)
         for seed in range(first_seed, first_seed + seeds):

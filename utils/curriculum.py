@@ -44,8 +44,17 @@ def _failed_cell(nb) -> tuple[int | None, str]:
     return None, ""
 
 
+# The kernel's own stderr (file descriptor 2): TensorFlow's C++ start-up lines (oneDNN, CUDA probing) are written
+# there before its log level applies, so no setting silences them. The kernel does not forward them into the
+# notebook (ipykernel's fd capture off); they go to build/logs/NN_name.kernel.log, kept for inspection. Python
+# warnings and errors still reach the notebook: they go through sys.stderr, which ipykernel forwards.
+KERNEL_ARGS = ["--IPKernelApp.capture_fd_output=False"]
+KERNEL_ENV = {"WORKBOOK_PROGRESS": "0"}  # no progress-bar frames in executed copies (live bars stay in JupyterLab)
+
+
 def execute(path: Path, out_dir: Path = paths.BUILD_DIR, timeout: int = 900) -> NotebookRun:
-    """Run one notebook in its own folder; write the executed copy and its HTML under ``out_dir``."""
+    """Run one notebook in its own folder; write the executed copy and its HTML under ``out_dir`` (and the kernel's
+    low-level stderr to ``out_dir/logs/``)."""
     import nbformat
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError
@@ -53,15 +62,18 @@ def execute(path: Path, out_dir: Path = paths.BUILD_DIR, timeout: int = 900) -> 
 
     nb = nbformat.read(path, as_version=4)
     os.environ["WORKBOOK_NOTEBOOK"] = path.stem  # the kernel records its check cells under this name
-    client = NotebookClient(nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}})
+    client = NotebookClient(nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}},
+                            extra_arguments=KERNEL_ARGS)
+    (out_dir / "logs").mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     ok, error = True, ""
-    try:
-        client.execute()
-    except CellExecutionError as e:
-        ok, error = False, str(e).strip().splitlines()[-1] if str(e).strip() else repr(e)
-    except Exception as e:  # a dead kernel or a timeout: report it like a failed cell
-        ok, error = False, f"{type(e).__name__}: {e}"
+    with open(out_dir / "logs" / f"{path.stem}.kernel.log", "w") as log:
+        try:
+            client.execute(env={**os.environ, **KERNEL_ENV}, stdout=log, stderr=log)
+        except CellExecutionError as e:
+            ok, error = False, str(e).strip().splitlines()[-1] if str(e).strip() else repr(e)
+        except Exception as e:  # a dead kernel or a timeout: report it like a failed cell
+            ok, error = False, f"{type(e).__name__}: {e} (kernel log: {log.name})"
     seconds = time.perf_counter() - t0
     cell, cell_error = _failed_cell(nb) if not ok else (None, "")
     for sub in ("notebooks", "html"):

@@ -45,7 +45,7 @@ import numpy as np
 from . import data, hub, metrics
 from . import methods as methods_lib
 from .common import PROTOCOL, Protocol, seed_everything, to_jsonable
-from .methods.base import Context, Phase
+from .methods.base import Context, Phase, example_cross_entropy
 
 DEFAULT_MODEL = {"permute": "digits-convnet", "rot90": "digits-convnet", "split": "digits-convnet-0to4"}
 EVAL_BATCH = 512
@@ -130,7 +130,9 @@ def resolve_tasks(task):
     raise TypeError(f"task must be one of {data.TASK_PAIRS}, a (task_a, task_b) pair or a Task, got {task!r}")
 
 
-def _progress_enabled(progress) -> bool:
+def progress_enabled(progress) -> bool:
+    """Whether to draw a progress bar: ``progress`` when given, else not when WORKBOOK_PROGRESS=0 (tests, and the
+    kernels ``make run`` executes, whose saved outputs would keep every frame of the bar)."""
     if progress is not None:
         return bool(progress)
     return os.environ.get("WORKBOOK_PROGRESS", "1") != "0"
@@ -186,6 +188,13 @@ def make_evaluator(probe: bool = True):
     return evaluate
 
 
+def _lm_evaluator():
+    """The language-model track's measurements (``utils.lm_tasks.LMBench``): skills' exact match, bits per byte."""
+    from .lm_tasks import LMBench
+
+    return LMBench().evaluator()
+
+
 def _train_step(ctx: Context, methods, variables, optimizer, replay_size: int):
     """step(x, y, xa, ya, count=None, replicas=1) -> (cross-entropy, total loss): one optimizer step.
 
@@ -195,8 +204,7 @@ def _train_step(ctx: Context, methods, variables, optimizer, replay_size: int):
     """
     import tensorflow as tf
 
-    def cross_entropy(labels, logits):
-        return tf.nn.sparse_softmax_cross_entropy_with_logits(labels=tf.cast(labels, tf.int32), logits=logits)
+    cross_entropy = example_cross_entropy
 
     def step(x, y, xa, ya, count=None, replicas=1):
         for m in methods:
@@ -423,16 +431,20 @@ class Run:
         seed, task_b = self.protocol.seed, self.task_b
         backbone = hub.load(self.model, trainable=True)
         hub.check_input(backbone, task_b.x_train, name=f"task {task_b.name!r}")
-        old_head = hub.load_head(self.model) if self.old_head == "auto" else self.old_head
-        if old_head is not None and self.task_a is not None and old_head.units != self.task_a.num_classes:
-            raise ValueError(
-                f"the head of {self.model!r} has {old_head.units} classes but task A ({self.task_a.name}) has "
-                f"{self.task_a.num_classes}: use the model pretrained on task A (for {self.task_name!r}: "
-                f"{DEFAULT_MODEL.get(self.task_name, 'see utils.train.DEFAULT_MODEL')})")
-        head = keras.layers.Dense(task_b.num_classes, name="new_head",
-                                  kernel_initializer=keras.initializers.GlorotUniform(seed=seed))
         features = _features_function(backbone, task_b.x_train, self.strategy)
-        head.build((None, int(features(task_b.x_train[:1]).shape[-1])))
+        if task_b.kind == "lm":  # one model, one shared output layer: the "features" are the logits
+            head = keras.layers.Activation("linear", name="lm_output")
+            old_head = head if self.old_head == "auto" else self.old_head
+        else:
+            old_head = hub.load_head(self.model) if self.old_head == "auto" else self.old_head
+            if old_head is not None and self.task_a is not None and old_head.units != self.task_a.num_classes:
+                raise ValueError(
+                    f"the head of {self.model!r} has {old_head.units} classes but task A ({self.task_a.name}) has "
+                    f"{self.task_a.num_classes}: use the model pretrained on task A (for {self.task_name!r}: "
+                    f"{DEFAULT_MODEL.get(self.task_name, 'see utils.train.DEFAULT_MODEL')})")
+            head = keras.layers.Dense(task_b.num_classes, name="new_head",
+                                      kernel_initializer=keras.initializers.GlorotUniform(seed=seed))
+            head.build((None, int(features(task_b.x_train[:1]).shape[-1])))
         ctx = Context(
             backbone=backbone, head=head, old_head=old_head, task_a=self.task_a, task_b=task_b,
             train_x=task_b.x_train, train_y=task_b.y_train,
@@ -440,7 +452,7 @@ class Run:
             rng=tf.random.Generator.from_seed(seed), np_rng=np.random.default_rng(seed), seed=seed,
             learning_rate=self.protocol.learning_rate, batch_size=self.protocol.batch_size, model=self.model,
             features=features)
-        evaluate = self.evaluator or make_evaluator()
+        evaluate = self.evaluator or (make_evaluator() if task_b.kind != "lm" else _lm_evaluator())
         ctx.evaluate = lambda: evaluate(ctx)
         for m in self.methods:
             ctx.train_x, ctx.train_y = m.select_examples(ctx, ctx.train_x, ctx.train_y)
@@ -480,7 +492,7 @@ class Run:
 
         total = self.steps_per_epoch * sum(p.epochs for p in self.phases)
         self.bar = tqdm(total=total, initial=state.steps, desc=self.label, leave=False, file=sys.stderr,
-                        disable=not _progress_enabled(self.progress), mininterval=0.5)
+                        disable=not progress_enabled(self.progress), mininterval=0.5)
         end = 0
         for index, phase in enumerate(self.phases):
             first, end = end, end + phase.epochs  # this phase covers epochs first+1 .. end
@@ -567,7 +579,8 @@ class Run:
             m.after_training(ctx)
         final = ctx.evaluate()
         config = {**asdict(p), "phases": [asdict(ph) for ph in self.phases], "replay_per_batch": self.n_replay}
-        note = chance_level_warning(final["B"], self.task_b.num_classes, p.learning_rate) if "B" in final else None
+        classifier = "B" in final and self.task_b.kind != "lm"
+        note = chance_level_warning(final["B"], self.task_b.num_classes, p.learning_rate) if classifier else None
         notes = [note] if note else []
         for note in notes:
             warnings.warn(note, ChanceLevelWarning, stacklevel=3)
