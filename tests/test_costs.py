@@ -35,3 +35,27 @@ def test_shifted_domains():
     assert np.array_equal(data.shifted(a, "noise", 0.2).x_train, n.x_train)  # fixed seed
     with pytest.raises(ValueError, match="noise, translate, rot90, permute"):
         data.shifted(a, "blur")
+
+
+def test_decoder_formula_counts_the_bundled_language_model():
+    from utils import catalog, hub
+
+    r = catalog.BUNDLED["byte-lm"].recipe
+    counted = costs.count_parameters(hub.load("byte-lm", trainable=True).trainable_variables)
+    from utils import lm
+
+    assert costs.decoder_parameters(r.layers, r.d_model, lm.VOCAB, r.ctx) == counted
+
+
+def test_memory_strategies_follow_their_formulas():
+    n, r = 7e9, 4e6
+    m = costs.memory_strategies(n, r, devices=8)
+    assert m["full (bf16 + fp32 Adam)"] == 16 * n and m["full, 8-bit Adam"] == 10 * n
+    assert m["ZeRO-3 / FSDP over 8"] == 2 * n and m["ZeRO-1 over 8"] == 4 * n + 1.5 * n
+    assert m["ZeRO-1 over 8"] > m["ZeRO-2 over 8"] > m["ZeRO-3 / FSDP over 8"]
+    assert m["QLoRA (4-bit NF4 frozen weights)"] < m["LoRA (bf16 frozen weights)"] / 3
+    seven_b = costs.MODELS[2]
+    assert costs.checkpointed_activation_bytes(seven_b, 1, 4096) < costs.activation_bytes(seven_b, 1, 4096) / 5
+    # Llama-2-7B's KV cache: 2 x 32 layers x 4096 hidden x 2 bytes = 0.5 MiB per token
+    assert costs.kv_cache_bytes(seven_b, 1, 1) == 2 * 32 * 4096 * 2
+    assert costs.kv_cache_bytes(seven_b, 1, 1, kv_heads=8) == costs.kv_cache_bytes(seven_b, 1, 1) / 4

@@ -7,6 +7,7 @@ import time
 import urllib.request
 
 import pytest
+
 from utils import lab
 
 

@@ -9,10 +9,11 @@ Modules, in layers (a module imports only from its own layer or below; ``tests/t
     catalog             the bundled models' names, recipes, files and metadata
     hub, zoo            ``hub.load``: one way to get a ``hub.KerasLayer``; ``zoo`` builds the bundled models
     data, text_tasks    task A (digits), the task-B variants (permute, rot90, split), the text track
+    lm, lm_tasks        the byte-level language model (corpus, model, bits per byte) and its skills
     methods             one file per method; ``methods/base.py`` declares the hooks the runner calls
     train, finetune_cli the runner (``finetune``, ``Run``, ``PROTOCOL``) and the command-line script
-    compare, evidence, robust, metrics, plots, costs   comparisons over seeds, check cells, figures
-    exercise, interview, curriculum, report, env        the course: notebooks' helpers, ``make run``
+    compare, lm_runs, merging, evidence, robust, metrics, plots, costs   comparisons, merges, check cells, figures
+    exercise, interview, curriculum, report, env, lab   the course: notebooks' helpers, ``make run``, ``make lab``
 """
 
 import os as _os

@@ -98,3 +98,53 @@ def projection(models=MODELS, rank: int = 8, batch: int = 8, seq: int = 512) -> 
             "activations_GB": activation_bytes(m, batch, seq) / 1e9,
         })
     return rows
+
+
+def decoder_parameters(layers: int, d_model: int, vocab: int, ctx: int, mlp_ratio: int = 4) -> int:
+    """A pre-LayerNorm causal decoder (``utils.lm.make_lm``): token and position embeddings; per layer two
+    LayerNorms, a fused QKV projection, an output projection and a two-layer MLP, all with biases; a final
+    LayerNorm and an untied output layer."""
+    d, hidden = d_model, mlp_ratio * d_model
+    per_layer = 2 * 2 * d + dense_parameters(d, 3 * d) + dense_parameters(d, d) + dense_parameters(d, hidden) \
+        + dense_parameters(hidden, d)
+    return vocab * d + ctx * d + layers * per_layer + 2 * d + dense_parameters(d, vocab)
+
+
+# Bytes per parameter of the training state under each set-up (module docstring: weights, gradients, fp32 master
+# weights, Adam moments). 8-bit Adam (Dettmers et al., 2022) keeps the two moments in 1 byte each; QLoRA
+# (Dettmers et al., 2023) stores the frozen weights in 4-bit NF4 with double-quantised constants (about 4.13 bits).
+NF4_BYTES = 4.127 / 8
+
+
+def memory_strategies(n_params: float, n_lora: float, devices: int = 8) -> dict:
+    """Training-state bytes of one model under the usual set-ups; per device where the state is sharded.
+
+    full / full, 8-bit Adam / LoRA / QLoRA: one device. ZeRO-1/2/3 (Rajbhandari et al., 2020; FSDP's full shard is
+    ZeRO-3): full fine-tuning data-parallel over ``devices``, sharding the optimizer state (1), also the gradients
+    (2), also the weights (3). Activations and the KV cache come on top (``activation_bytes``, ``kv_cache_bytes``).
+    """
+    n, r, k = n_params, n_lora, devices
+    return {
+        "full (bf16 + fp32 Adam)": training_memory(n, n)["total"],
+        "full, 8-bit Adam": training_memory(n, n, moment_bytes=2)["total"],
+        f"ZeRO-1 over {k}": n * (2 + 2) + n * 12 / k,
+        f"ZeRO-2 over {k}": n * 2 + n * (2 + 12) / k,
+        f"ZeRO-3 / FSDP over {k}": n * 16 / k,
+        "LoRA (bf16 frozen weights)": training_memory(n + r, r)["total"],
+        "QLoRA (4-bit NF4 frozen weights)": n * NF4_BYTES + training_memory(r, r)["total"],
+    }
+
+
+def checkpointed_activation_bytes(model: Transformer, batch: int, seq: int, bytes_per_value: int = 2) -> float:
+    """Activation checkpointing (Chen et al., 2016) at layer boundaries: keep each layer's input
+    (batch x seq x hidden) and recompute one layer's activations at a time during the backward pass."""
+    inputs = model.layers * batch * seq * model.hidden * bytes_per_value
+    return inputs + activation_bytes(Transformer(model.name, model.params, 1, model.hidden, model.heads), batch, seq,
+                                     bytes_per_value)
+
+
+def kv_cache_bytes(model: Transformer, batch: int, seq: int, bytes_per_value: int = 2, kv_heads: int | None = None) -> float:
+    """Inference's KV cache: keys and values of every layer for every token so far,
+    2 x layers x batch x seq x hidden x bytes, divided by heads / kv_heads under grouped-query attention."""
+    share = (kv_heads or model.heads) / model.heads
+    return 2 * model.layers * batch * seq * model.hidden * bytes_per_value * share

@@ -36,6 +36,8 @@ class Task:
 
     x_train, x_val, x_test: float32 [N, 8, 8, 1] in [0, 1]; y_*: int32 [N] in [0, num_classes).
     x_val / y_val: the validation split, for choices (None when a task has none); test is only reported.
+    kind: "classification" (a new head of num_classes) or "lm" (a language model's own output layer: x int32 ids
+    [N, T], y int32 next-token targets [N, T] with -1 where nothing is scored, num_classes = the vocabulary).
     """
 
     name: str
@@ -47,6 +49,7 @@ class Task:
     description: str = ""
     x_val: np.ndarray | None = None
     y_val: np.ndarray | None = None
+    kind: str = "classification"
 
     @property
     def has_validation(self) -> bool:
@@ -219,14 +222,18 @@ def validate(task: Task, role: str = "task") -> None:
             row = _first_row(~np.isfinite(x))
             raise InvalidDataError(f"{where}: x_{split} row {row} holds NaN or inf: clean or drop that row "
                                    f"(np.isfinite(x).all(axis=...) finds them)")
-        if y.ndim != 1 or y.dtype.kind not in "iu":
-            raise InvalidDataError(f"{where}: y_{split} must be a 1-D array of integer class ids, got dtype {y.dtype} "
-                                   f"and shape {y.shape} (one-hot labels: use y.argmax(axis=1))")
-        bad = (y < 0) | (y >= task.num_classes)
+        lm = task.kind == "lm"
+        if y.dtype.kind not in "iu" or (y.shape != x.shape if lm else y.ndim != 1):
+            want = "int32 next-token targets shaped like x (-1: not scored)" if lm else "a 1-D array of integer class ids"
+            raise InvalidDataError(f"{where}: y_{split} must be {want}, got dtype {y.dtype} and shape {y.shape}"
+                                   + ("" if lm else " (one-hot labels: use y.argmax(axis=1))"))
+        bad = (y < (-1 if lm else 0)) | (y >= task.num_classes)
         if bad.any():
-            row = int(np.flatnonzero(bad)[0])
-            raise InvalidDataError(f"{where}: y_{split} row {row} is {int(y[row])}, outside [0, {task.num_classes}): "
-                                   f"labels must be 0..num_classes-1")
+            row = _first_row(bad)
+            value = int(np.asarray(y[row]).reshape(-1)[np.asarray(bad[row]).reshape(-1)][0])
+            raise InvalidDataError(f"{where}: y_{split} row {row} holds {value}, outside "
+                                   f"[{-1 if lm else 0}, {task.num_classes}): labels must be "
+                                   f"{'-1 or a token id' if lm else '0..num_classes-1'}")
         if shape is not None and x.shape[1:] != shape:
             raise InvalidDataError(f"{where}: x_{split} examples have shape {x.shape[1:]} but x_train's have {shape}: "
                                    "every split must be preprocessed the same way")

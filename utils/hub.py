@@ -311,7 +311,12 @@ def save(layer, folder) -> None:
     import tensorflow as tf
 
     obj = layer.resolved_object  # the restored SavedModel object (or Endpoint), weights updated in place
-    tf.saved_model.save(obj.exportable() if isinstance(obj, Endpoint) else obj, str(folder))
+    logger, level = tf.get_logger(), tf.get_logger().level
+    logger.setLevel("WARNING")  # not "INFO:tensorflow:Assets written to ..." for every save
+    try:
+        tf.saved_model.save(obj.exportable() if isinstance(obj, Endpoint) else obj, str(folder))
+    finally:
+        logger.setLevel(level)
 
 
 def input_signature(layer):

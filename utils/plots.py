@@ -355,3 +355,49 @@ def confusion(matrix, title: str = "Confusion matrix (rows: true class, columns:
     fig.tight_layout()
     return fig
 
+
+
+def lines(series: dict, xlabel: str, ylabel: str, title: str, right: dict | None = None, right_label: str = "",
+          xscale: str = "linear"):
+    """Line chart: {name: (xs, ys)} on the left axis and, optionally, ``right`` {name: (xs, ys)} on a second
+    y-axis (dashed), e.g. general bits per byte and skill accuracy along the same training steps."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    for name, (xs, ys) in series.items():
+        ax.plot(xs, ys, "o-", ms=4, label=name)
+    handles, labels = ax.get_legend_handles_labels()
+    if right:
+        twin = ax.twinx()
+        for (name, (xs, ys)), color in zip(right.items(), ("tab:red", "tab:purple", "tab:brown", "tab:gray")):
+            twin.plot(xs, ys, "s--", ms=4, color=color, label=name)
+        twin.set_ylabel(right_label)
+        h2, l2 = twin.get_legend_handles_labels()
+        handles, labels = handles + h2, labels + l2
+    ax.set_xscale(xscale)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.grid(alpha=0.3)
+    ax.legend(handles, labels, fontsize=8, loc="best")
+    ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def tradeoff(points: dict, xlabel: str, ylabel: str, title: str):
+    """Scatter of {label: (x, x_std, y, y_std)} where *lower* x and *higher* y are better (e.g. forgetting in bits
+    per byte against skill accuracy), with error bars (std over seeds), non-overlapping labels and the frontier."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(9, 5.5))
+    for x, xs, y, ys in points.values():
+        ax.errorbar(x, y, xerr=xs, yerr=ys, fmt="o", ms=5, capsize=2, color="tab:blue", alpha=0.85)
+    flipped = {n: (-p[0], p[2]) for n, p in points.items()}
+    front = pareto_front(flipped)
+    ax.plot([-flipped[n][0] for n in front], [flipped[n][1] for n in front], "k--", lw=1.6, label="frontier", zorder=5)
+    ax.set_ylim(top=1.0)
+    _spread_labels(ax, {n: (p[0], p[2]) for n, p in points.items()})
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="lower right")
+    ax.set_title(title, fontsize=10)
+    return fig

@@ -2,6 +2,9 @@
 
 It loads the pretrained backbone through ``utils.hub.load`` (trainable), puts a new head on it for
 task B, keeps the shipped task-A head frozen beside it, and trains with Adam in a compiled step.
+A language-model task (``Task.kind == "lm"``, ``utils.lm_tasks``) has no new head: the model's own output layer is
+shared by every skill, the loss is next-token cross-entropy on the scored tokens (the answer, not the prompt), and
+task A is general text (what replay and KL-to-reference draw from; measured as held-out bits per byte).
 Methods (``utils.methods``) change what trains, the loss, the batches and the weights after
 training through the hooks ``utils.methods.base`` declares; the loop never names a method.
 

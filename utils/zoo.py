@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from . import data
-from .catalog import BUNDLED, CARD_FILE, HEAD_FILE, META_FILE, DigitsRecipe, MiniLMRecipe, is_built
+from .catalog import BUNDLED, CARD_FILE, HEAD_FILE, META_FILE, ByteLMRecipe, DigitsRecipe, MiniLMRecipe, is_built
 from .common import seed_everything
 from .data import translate_and_noise
 
@@ -221,6 +221,104 @@ Built with TensorFlow {meta['built_with']['tensorflow']}.
 """
 
 
+def build_byte_lm(recipe: ByteLMRecipe, out_dir: Path, name: str) -> dict:
+    """Pretrain the byte-level language model on this Python's standard library (minus the held-out files) and
+    export it, or export its preprocessor; returns the metadata written to model.json."""
+    import time
+
+    import tensorflow as tf
+
+    from . import lm
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    config = lm.LMConfig(recipe.layers, recipe.d_model, recipe.heads, recipe.ctx)
+    try:  # larger matrices than the workbook's other models: two threads per op pay here
+        tf.config.threading.set_intra_op_parallelism_threads(recipe.threads)
+    except RuntimeError:  # TensorFlow already ran in this process: its thread layout is fixed
+        pass
+    built_with = {"python": platform.python_version(), "tensorflow": tf.__version__,
+                  "intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads()}
+    if recipe.part == "preprocessor":
+        tf.saved_model.save(lm.make_preprocessor(recipe.ctx), str(out_dir))
+        meta = {"name": name, "kind": "text_preprocessor", "input_shape": [None], "input_dtype": "string",
+                "output_shape": [None, recipe.ctx], "specials": {"BOS": lm.BOS, "EOS": lm.EOS, "PAD": lm.PAD},
+                "encoder": "byte-lm", "built_with": built_with}
+        (out_dir / META_FILE).write_text(json.dumps(meta, indent=2) + "\n")
+        (out_dir / CARD_FILE).write_text(_byte_lm_card({**meta, "model": BUNDLED["byte-lm"].name}, preprocessor=True))
+        return meta
+    pretraining, held = lm.split_corpus()
+    stream = lm.pretraining_stream(pretraining)
+    heldout = lm.heldout_text()
+    start = time.perf_counter()
+    model, losses = lm.pretrain(config, recipe.steps, recipe.batch_size, recipe.learning_rate, recipe.warmup,
+                                recipe.seed, stream, log_every=500)
+    seconds = time.perf_counter() - start
+    every = max(recipe.steps // 20, 1)
+    meta = {
+        "name": name, "kind": "language_model", "input_shape": [None, None], "input_dtype": "int32",
+        "output": f"float32 logits [N, T, {lm.VOCAB}]", "vocab": lm.VOCAB,
+        "specials": {"BOS": lm.BOS, "EOS": lm.EOS, "PAD": lm.PAD}, "ctx": recipe.ctx,
+        "preprocessor": "byte-lm-preprocess", "parameters": int(model.count_params()),
+        "corpus": {"what": "Python standard library .py files (tests, idlelib, lib2to3, encodings, pydoc_data, "
+                           "turtledemo, ensurepip, site-packages left out)", "files": len(pretraining),
+                   "bytes": int(len(stream) - len(pretraining)), "sha256": lm.sha256(stream.tobytes())},
+        "heldout": {"file": lm.HELDOUT_FILE.relative_to(lm.paths.ROOT).as_posix(), "files": len(held),
+                    "bytes": len(heldout), "sha256": lm.sha256(heldout), **lm.bits_per_byte(model, heldout, recipe.ctx),
+                    "compressors": lm.compressor_bits_per_byte(heldout)},
+        "train_bits_per_byte": [round(float(np.mean(losses[i : i + every])) / np.log(2), 4)
+                                for i in range(0, len(losses), every)],
+        "train_seconds": round(seconds, 1),
+        "recipe": recipe.__dict__,
+        "built_with": built_with,
+    }
+    tf.saved_model.save(model, str(out_dir))
+    (out_dir / META_FILE).write_text(json.dumps(meta, indent=2) + "\n")
+    (out_dir / CARD_FILE).write_text(_byte_lm_card(meta))
+    return meta
+
+
+def _byte_lm_card(meta: dict, preprocessor: bool = False) -> str:
+    if preprocessor:
+        return f"""# {meta['name']}
+
+The preprocessor of `{meta['model']}`: string `[N]` -> int32 `[N, {meta['output_shape'][1]}]`: BOS ({meta['specials']['BOS']}),
+the string's UTF-8 bytes (tensorflow_text `ByteSplitter`), truncated, then PAD ({meta['specials']['PAD']}). Loading it
+needs `import tensorflow_text` first (`utils.hub.load` does it). Built by `python -m utils.zoo build {meta['name']}`
+(nothing trained). Licence: Apache-2.0 (this workbook's code).
+"""
+    r, h, c = meta["recipe"], meta["heldout"], meta["corpus"]
+    comp = ", ".join(f"{k} {v:.3f}" for k, v in h["compressors"].items())
+    return f"""# {meta['name']}
+
+A byte-level causal language model, trained from scratch by this workbook (`python -m utils.zoo build {meta['name']}`,
+deterministic given its seed on one machine; {meta['train_seconds']:.0f} s here). It is the "open-weight language model" of
+notebook 06: one model, one shared output layer, fine-tuned on skills while its general ability is measured in
+bits per byte.
+
+- **Input / output**: int32 token ids `[N, T]`, T <= {meta['ctx']} (bytes 0-255, BOS {meta['specials']['BOS']}, EOS {meta['specials']['EOS']},
+  PAD {meta['specials']['PAD']}) -> float32 next-token logits `[N, T, {meta['vocab']}]`. Strings become ids with `byte-lm-preprocess`.
+- **Architecture**: {r['layers']} pre-LayerNorm transformer blocks, d_model {r['d_model']}, {r['heads']} heads, context {r['ctx']},
+  GELU MLP (4x), learned positions, untied output layer; {meta['parameters']:,} parameters. Every matrix is a Dense
+  kernel: LoRA, L2-SP and EWC act on them.
+- **Pretraining**: {r['steps']} steps of {r['batch_size']} random windows of {r['ctx'] + 1} bytes, AdamW (weight decay 0.01 on the
+  matrices, beta2 0.99, clip 1.0), warm-up {r['warmup']} steps to {r['learning_rate']:g} then cosine to a tenth, seed {r['seed']},
+  XLA-compiled step, {meta['built_with']['intra_op_threads']} intra-op threads.
+- **Corpus**: {c['what']}; {c['files']} files, {c['bytes']:,} bytes (Python {meta['built_with']['python']}; sha256 of the
+  token stream `{c['sha256'][:16]}…`). Another Python version has another standard library, so a rebuild elsewhere
+  trains on other bytes; the held-out text below is committed and identical everywhere.
+- **Held-out**: `{h['file']}`: {h['files']} standard-library files chosen by the hash of their path (never in
+  pretraining), {h['bytes']:,} bytes, sha256 `{h['sha256'][:16]}…`.
+  **{h['bits_per_byte']:.3f} bits per byte** ({h['nats_per_byte']:.3f} nats), next-byte accuracy {h['next_byte_accuracy']:.3f}, every byte scored
+  with at least {meta['ctx'] // 2} bytes of context. The same bytes compressed: {comp} bits per byte.
+  `tests/test_lm.py` reproduces the model's figure on every machine.
+- **Training curve** (bits per byte on the training windows, 20 points): {', '.join(f'{v:.2f}' for v in meta['train_bits_per_byte'])}.
+
+Licences: the corpus is the Python standard library (PSF License Agreement); the weights and code are released by
+this workbook under Apache-2.0. Teaching use: forgetting and its fixes on a laptop CPU, not a code assistant.
+"""
+
+
 def build(name: str, out_dir: Path | None = None) -> dict:
     """Build bundled model ``name`` into ``out_dir`` (default: its place under data/models/)."""
     if name not in BUNDLED:
@@ -235,6 +333,8 @@ def build(name: str, out_dir: Path | None = None) -> dict:
         if partner and out_dir == model.path and not is_built(partner):  # the pair: `build minilm-l6` makes both
             build_minilm(BUNDLED[partner].recipe, BUNDLED[partner].path, partner)
         return meta
+    if isinstance(model.recipe, ByteLMRecipe):
+        return build_byte_lm(model.recipe, out_dir, name)
     raise NotImplementedError(f"no builder for recipe {type(model.recipe).__name__}")
 
 

@@ -124,7 +124,7 @@ class Method:
     needs_task_a_data: ClassVar[bool] = False  # True when it keeps or reads task-A examples (rehearsal, EWC)
     distributable: ClassVar[bool] = True  # False when its hooks cannot run under tf.distribute
     id_excludes: ClassVar[tuple] = ()  # options that do not change the trained model (left out of ``id``)
-    inputs: ClassVar[str] = "any"  # the inputs its hooks understand: "any", "images" or "tokens"
+    inputs: ClassVar[str] = "any"  # the inputs its hooks understand: "any", "images", "tokens" or "lm" (a language model)
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -262,3 +262,16 @@ def squared_distance(variables, anchors, weights=None):
         d = tf.square(v - a)
         terms.append(tf.reduce_sum(d if weights is None else weights[i] * d))
     return tf.add_n(terms)
+
+
+def example_cross_entropy(labels, logits):
+    """Per-example cross-entropy [N] of either task kind: class labels [N] with logits [N, C]; or next-token targets
+    [N, T] (-1: not scored) with logits [N, T, V], averaged over each example's scored tokens."""
+    import tensorflow as tf
+
+    labels = tf.cast(labels, tf.int32)
+    if labels.shape.rank == 1:
+        return tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits)
+    scored = tf.cast(labels >= 0, logits.dtype)
+    ce = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=tf.maximum(labels, 0), logits=logits) * scored
+    return tf.reduce_sum(ce, axis=-1) / tf.maximum(tf.reduce_sum(scored, axis=-1), 1.0)

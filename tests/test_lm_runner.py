@@ -1,0 +1,68 @@
+"""The runner's language-model task kind: SFT on a skill's answers only, replay and KL-to-reference on general
+text, WiSE-FT and merging on one shared output layer (the bundled byte-lm; a few steps each)."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from utils import lm, lm_runs, lm_tasks, merging
+from utils import methods as M
+from utils.methods.base import example_cross_entropy
+
+
+@pytest.fixture(scope="module")
+def bench():
+    return lm_tasks.LMBench(skills=("sort", "camel"), general_bytes=2048)
+
+
+def test_token_cross_entropy_ignores_unscored_positions():
+    logits = tf.constant(np.random.default_rng(0).normal(size=(2, 4, 5)).astype(np.float32))
+    labels = tf.constant([[1, -1, 2, -1], [-1, -1, -1, 3]])
+    got = example_cross_entropy(labels, logits).numpy()
+    full = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=tf.maximum(labels, 0), logits=logits).numpy()
+    np.testing.assert_allclose(got, [(full[0, 0] + full[0, 2]) / 2, full[1, 3]], rtol=1e-6)
+    classes = example_cross_entropy(tf.constant([1, 0]), logits[:, 0])  # class labels: the classic loss
+    np.testing.assert_allclose(classes.numpy(), tf.nn.sparse_softmax_cross_entropy_with_logits(
+        labels=[1, 0], logits=logits[:, 0]).numpy())
+
+
+def test_sft_learns_the_answers_and_costs_general_text(bench):
+    r = lm_runs.sft("sort", bench=bench, epochs=2, learning_rate=1e-3)
+    assert r.history[-1]["loss"] < 0.5 * r.history[1]["loss"] or r.final["B"] > r.before["B"]
+    assert r.final["bpb"] > r.before["bpb"]  # SFT on a narrow skill: held-out text gets worse
+    assert r.steps == 2 * 16 and set(r.final) >= {"B", "B_val", "bpb", "next_byte", "skill:sort", "skill:camel"}
+
+
+def test_kl_to_reference_starts_at_zero_and_holds_general_text(bench):
+    kl = M.KLToReference(10.0, windows=4, memory=16)
+    r = lm_runs.sft("sort", bench=bench, method=kl, epochs=1, learning_rate=1e-3)
+    ctx = r.context
+    ctx.set_backbone([w.numpy() for w in ctx.initial])
+    assert float(kl.penalty(ctx, None, None, None)) == pytest.approx(0.0, abs=1e-5)  # the model is its reference
+    plain = lm_runs.sft("sort", bench=bench, epochs=1, learning_rate=1e-3)
+    assert r.final["bpb"] - r.before["bpb"] < plain.final["bpb"] - plain.before["bpb"]
+    with pytest.raises(ValueError, match="general text as task A"):
+        from utils.train import finetune
+        finetune(model="byte-lm", task=lm_tasks.skill_task("sort"), method=kl, epochs=1, evaluator=bench.evaluator())
+
+
+def test_replay_mixes_general_windows_into_the_batch(bench):
+    r = lm_runs.sft("sort", bench=bench, method=M.Rehearsal(0.5), epochs=1, learning_rate=1e-3)
+    assert r.config["replay_per_batch"] == 32
+    plain = lm_runs.sft("sort", bench=bench, epochs=1, learning_rate=1e-3)
+    assert r.final["bpb"] - r.before["bpb"] < plain.final["bpb"] - plain.before["bpb"]
+
+
+def test_one_task_vector_at_scale_one_is_the_fine_tuned_model(bench):
+    r = lm_runs.sft("sort", bench=bench, epochs=1, learning_rate=1e-3)
+    tuned = [v.numpy() for v in r.context.backbone_variables]
+    initial = [w.numpy() for w in r.context.initial]
+    same = merging.task_arithmetic(initial, [merging.task_vector(tuned, initial)], 1.0)
+    assert lm_runs.measure_weights(bench, r.context.backbone, same, "sort") == pytest.approx(r.final)
+    base = lm_runs.measure_weights(bench, r.context.backbone, initial, "sort")
+    assert base["bpb"] == pytest.approx(r.before["bpb"], abs=1e-6)
+    assert [v.numpy() for v in r.context.backbone_variables][0] == pytest.approx(tuned[0])  # restored afterwards
+
+
+def test_generate_writes_until_eos():
+    model = lambda x: tf.one_hot(tf.where(tf.shape(x)[1] < 4, ord("a"), lm.EOS) * tf.ones_like(x), lm.VOCAB)  # noqa: E731
+    assert lm_tasks.generate(model, ["x"], max_new=10) == ["aa"]
