@@ -4,6 +4,7 @@ text, WiSE-FT and merging on one shared output layer (the bundled byte-lm; a few
 import numpy as np
 import pytest
 import tensorflow as tf
+
 from utils import lm, lm_runs, lm_tasks, merging
 from utils import methods as M
 from utils.methods.base import example_cross_entropy
