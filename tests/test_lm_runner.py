@@ -15,6 +15,12 @@ def bench():
     return lm_tasks.LMBench(skills=("sort", "camel"), general_bytes=2048)
 
 
+@pytest.fixture(scope="module")
+def plain(bench):
+    """Full SFT on "sort", one epoch: the control of the methods below."""
+    return lm_runs.sft("sort", bench=bench, epochs=1, learning_rate=1e-3)
+
+
 def test_token_cross_entropy_ignores_unscored_positions():
     logits = tf.constant(np.random.default_rng(0).normal(size=(2, 4, 5)).astype(np.float32))
     labels = tf.constant([[1, -1, 2, -1], [-1, -1, -1, 3]])
@@ -33,28 +39,26 @@ def test_sft_learns_the_answers_and_costs_general_text(bench):
     assert r.steps == 2 * 16 and set(r.final) >= {"B", "B_val", "bpb", "next_byte", "skill:sort", "skill:camel"}
 
 
-def test_kl_to_reference_starts_at_zero_and_holds_general_text(bench):
+def test_kl_to_reference_starts_at_zero_and_holds_general_text(bench, plain):
     kl = M.KLToReference(10.0, windows=4, memory=16)
     r = lm_runs.sft("sort", bench=bench, method=kl, epochs=1, learning_rate=1e-3)
     ctx = r.context
     ctx.set_backbone([w.numpy() for w in ctx.initial])
     assert float(kl.penalty(ctx, None, None, None)) == pytest.approx(0.0, abs=1e-5)  # the model is its reference
-    plain = lm_runs.sft("sort", bench=bench, epochs=1, learning_rate=1e-3)
     assert r.final["bpb"] - r.before["bpb"] < plain.final["bpb"] - plain.before["bpb"]
     with pytest.raises(ValueError, match="general text as task A"):
         from utils.train import finetune
         finetune(model="byte-lm", task=lm_tasks.skill_task("sort"), method=kl, epochs=1, evaluator=bench.evaluator())
 
 
-def test_replay_mixes_general_windows_into_the_batch(bench):
+def test_replay_mixes_general_windows_into_the_batch(bench, plain):
     r = lm_runs.sft("sort", bench=bench, method=M.Rehearsal(0.5), epochs=1, learning_rate=1e-3)
     assert r.config["replay_per_batch"] == 32
-    plain = lm_runs.sft("sort", bench=bench, epochs=1, learning_rate=1e-3)
     assert r.final["bpb"] - r.before["bpb"] < plain.final["bpb"] - plain.before["bpb"]
 
 
-def test_one_task_vector_at_scale_one_is_the_fine_tuned_model(bench):
-    r = lm_runs.sft("sort", bench=bench, epochs=1, learning_rate=1e-3)
+def test_one_task_vector_at_scale_one_is_the_fine_tuned_model(bench, plain):
+    r = plain
     tuned = [v.numpy() for v in r.context.backbone_variables]
     initial = [w.numpy() for w in r.context.initial]
     same = merging.task_arithmetic(initial, [merging.task_vector(tuned, initial)], 1.0)
