@@ -49,7 +49,7 @@ def test_cli_writes_json(tmp_path, monkeypatch, capsys):
 
 def test_default_suite_is_every_registered_method_for_its_inputs():
     keys = {m.key for entry in compare.default_suite() for m in compare.entry_parts(entry)[0]} | {"full"}  # full = WiSE-FT α=1
-    assert keys == {k for k, c in M.REGISTRY.items() if c.inputs != "tokens"}
+    assert keys == {k for k, c in M.REGISTRY.items() if c.inputs in ("any", "images")}
     text_keys = {m.key for entry in compare.default_suite("tokens") for m in compare.entry_parts(entry)[0]}
     assert "token-dropout" in text_keys and "augment" not in text_keys
     ids = [compare.entry_id(e) for e in compare.default_suite()]

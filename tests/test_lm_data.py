@@ -59,7 +59,7 @@ def test_validate_names_a_bad_lm_target():
     task = lm_tasks.skill_task("sort")
     bad = task.y_train.copy()
     bad[3, 20] = lm.VOCAB
-    with pytest.raises(data.InvalidDataError, match=r"y_train row 3 holds 260"):
+    with pytest.raises(data.InvalidDataError, match=r"y_train row 3 is 260"):
         data.validate(data.Task(**{**task.__dict__, "y_train": bad}))
     with pytest.raises(data.InvalidDataError, match="shaped like x"):
         data.validate(data.Task(**{**task.__dict__, "y_train": bad[:, 0]}))

@@ -231,7 +231,7 @@ def validate(task: Task, role: str = "task") -> None:
         if bad.any():
             row = _first_row(bad)
             value = int(np.asarray(y[row]).reshape(-1)[np.asarray(bad[row]).reshape(-1)][0])
-            raise InvalidDataError(f"{where}: y_{split} row {row} holds {value}, outside "
+            raise InvalidDataError(f"{where}: y_{split} row {row} is {value}, outside "
                                    f"[{-1 if lm else 0}, {task.num_classes}): labels must be "
                                    f"{'-1 or a token id' if lm else '0..num_classes-1'}")
         if shape is not None and x.shape[1:] != shape:

@@ -174,11 +174,12 @@ def generate(model, prompts, max_new: int = 24, seq_len: int = SEQ_LEN) -> list[
     done = [False] * len(rows)
     out = [bytearray() for _ in rows]
     for _ in range(max_new):
-        width = max(len(r) for r in rows)
-        x = np.full((len(rows), width), lm.PAD, np.int32)
+        # always [N, seq_len] (one traced shape); causal, so the padding after a row changes none of its logits
+        x = np.full((len(rows), seq_len), lm.PAD, np.int32)
         for i, r in enumerate(rows):
-            x[i, : len(r)] = r[-seq_len:] if len(r) > seq_len else r
-        logits = model(tf.constant(x[:, -seq_len:])).numpy()
+            kept = r[-seq_len:]
+            x[i, : len(kept)] = kept
+        logits = model(tf.constant(x)).numpy()
         for i, r in enumerate(rows):
             if done[i]:
                 continue
