@@ -224,9 +224,8 @@ def bits_per_byte(model, data: bytes, ctx: int = 128, batch_size: int = 64) -> d
             "bytes": n}
 
 
-def pretraining_stream(files, root: Path | None = None) -> np.ndarray:
+def pretraining_stream(files) -> np.ndarray:
     """The pretraining text as one int32 token stream: BOS, then each file's bytes, file after file."""
-    root = Path(root or sysconfig.get_paths()["stdlib"])
     parts = [np.concatenate([[BOS], np.frombuffer(p.read_bytes(), np.uint8)]) for p in files]
     return np.concatenate(parts).astype(np.int32)
 
