@@ -59,3 +59,16 @@ def test_model_card_states_the_measured_numbers(meta):
     assert f"{meta['heldout']['bits_per_byte']:.3f} bits per byte" in card
     assert f"{meta['parameters']:,} parameters" in card
     assert json.dumps(meta)  # plain JSON
+
+
+def test_pretraining_builds_the_recipe_shape_and_lowers_the_loss():
+    from dataclasses import replace
+
+    from utils import costs
+
+    recipe = replace(catalog.BUNDLED["byte-lm"].recipe, steps=40, batch_size=8, layers=1, d_model=16, heads=2, ctx=16,
+                     warmup=4)
+    stream = np.frombuffer(lm.replay_text()[:20_000], np.uint8).astype(np.int32)
+    model, losses = lm.pretrain(recipe, stream)
+    assert model.count_params() == costs.decoder_parameters(1, 16, lm.VOCAB, 16)
+    assert len(losses) == 40 and np.mean(losses[-5:]) < np.mean(losses[:5]) - 1.0  # nats: it learns byte statistics

@@ -21,7 +21,6 @@ import hashlib
 import lzma
 import math
 import sysconfig
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +29,7 @@ from . import paths
 
 BOS, EOS, PAD = 256, 257, 258
 VOCAB = 260  # 256 bytes + BOS, EOS, PAD + one spare (a multiple of 4)
+MLP_RATIO = 4  # the MLP's hidden width, in multiples of d_model
 LM_DIR = paths.ROOT / "data" / "lm"
 HELDOUT_FILE = LM_DIR / "heldout.txt"
 REPLAY_FILE = LM_DIR / "replay.txt"  # a sample of the pretraining text: what replay mixes into fine-tuning batches
@@ -112,27 +112,18 @@ def compressor_bits_per_byte(data: bytes) -> dict:
     return {k: 8 * v / len(data) for k, v in sizes.items()}
 
 
-@dataclass(frozen=True)
-class LMConfig:
-    """The decoder's shape: pre-LayerNorm transformer blocks, learned positions, GELU MLP, untied output layer."""
+def make_lm(recipe):
+    """The causal decoder as a tf_keras model: int32 ids [N, T] (T <= recipe.ctx) -> float32 logits [N, T, VOCAB].
 
-    layers: int = 4
-    d_model: int = 128
-    heads: int = 4
-    ctx: int = 128
-    mlp_ratio: int = 4
-
-
-def make_lm(config: LMConfig = LMConfig()):
-    """The causal decoder as a tf_keras model: int32 ids [N, T] (T <= ctx) -> float32 logits [N, T, VOCAB].
-
-    Every weight matrix is a Dense kernel (rank 2), which is what LoRA, L2-SP and EWC act on. No dropout.
+    Its shape comes from ``recipe`` (``catalog.ByteLMRecipe``: layers, d_model, heads, ctx): pre-LayerNorm blocks,
+    learned positions, a GELU MLP of ``MLP_RATIO`` x d_model, an untied output layer. Every weight matrix is a Dense
+    kernel (rank 2), which is what LoRA, L2-SP and EWC act on. No dropout.
     """
     import tensorflow as tf
     import tf_keras as keras
 
     L = keras.layers
-    d, h = config.d_model, config.heads
+    d, h = recipe.d_model, recipe.heads
 
     class CausalSelfAttention(L.Layer):
         def __init__(self, **kw):
@@ -151,10 +142,10 @@ def make_lm(config: LMConfig = LMConfig()):
 
     ids = keras.Input([None], dtype="int32", name="ids")
     positions = L.Lambda(lambda z: tf.range(tf.shape(z)[1]), name="positions")(ids)
-    x = L.Embedding(VOCAB, d, name="tokens")(ids) + L.Embedding(config.ctx, d, name="position")(positions)
-    for i in range(config.layers):
+    x = L.Embedding(VOCAB, d, name="tokens")(ids) + L.Embedding(recipe.ctx, d, name="position")(positions)
+    for i in range(recipe.layers):
         x = x + CausalSelfAttention(name=f"attn{i}")(L.LayerNormalization(epsilon=1e-5, name=f"ln_attn{i}")(x))
-        y = L.Dense(config.mlp_ratio * d, activation="gelu", name=f"mlp_in{i}")(L.LayerNormalization(epsilon=1e-5, name=f"ln_mlp{i}")(x))
+        y = L.Dense(MLP_RATIO * d, activation="gelu", name=f"mlp_in{i}")(L.LayerNormalization(epsilon=1e-5, name=f"ln_mlp{i}")(x))
         x = x + L.Dense(d, name=f"mlp_out{i}")(y)
     logits = L.Dense(VOCAB, name="logits")(L.LayerNormalization(epsilon=1e-5, name="ln_final")(x))
     return keras.Model(ids, logits, name="byte_lm")
@@ -230,18 +221,19 @@ def pretraining_stream(files) -> np.ndarray:
     return np.concatenate(parts).astype(np.int32)
 
 
-def pretrain(config: LMConfig, steps: int, batch_size: int, learning_rate: float, warmup: int, seed: int,
-             stream: np.ndarray, log_every: int = 0, log=print):
-    """Pretrain ``make_lm(config)`` on random windows of ``stream`` with AdamW, linear warm-up then cosine decay to
-    a tenth; the step is compiled with XLA. Deterministic given ``seed`` on one machine. Returns (model, losses)."""
+def pretrain(recipe, stream: np.ndarray, log_every: int = 0, log=print):
+    """Pretrain ``make_lm(recipe)`` on random windows of ``stream`` for ``recipe.steps`` steps of
+    ``recipe.batch_size``: AdamW, linear warm-up over ``recipe.warmup`` steps to ``recipe.learning_rate``, then cosine
+    decay to a tenth; the step is compiled with XLA. Deterministic given ``recipe.seed`` on one machine.
+    Returns (model, losses)."""
     import tensorflow as tf
     import tf_keras as keras
 
     from .common import seed_everything
 
-    seed_everything(seed)
-    model = make_lm(config)
-    schedule = WarmupCosine(learning_rate, warmup, steps)
+    seed_everything(recipe.seed)
+    model = make_lm(recipe)
+    schedule = WarmupCosine(recipe.learning_rate, recipe.warmup, recipe.steps)
     optimizer = keras.optimizers.AdamW(schedule, weight_decay=0.01, beta_2=0.99, global_clipnorm=1.0)
     optimizer.exclude_from_weight_decay(var_names=["bias", "gamma", "beta", "embeddings"])
     variables = model.trainable_variables
@@ -254,14 +246,14 @@ def pretrain(config: LMConfig, steps: int, batch_size: int, learning_rate: float
         optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
         return loss
 
-    rng = np.random.default_rng(seed)
-    offsets = np.arange(config.ctx + 1)
+    rng = np.random.default_rng(recipe.seed)
+    offsets = np.arange(recipe.ctx + 1)
     losses = []
-    for i in range(steps):
-        starts = rng.integers(0, len(stream) - config.ctx - 1, batch_size)
+    for i in range(recipe.steps):
+        starts = rng.integers(0, len(stream) - recipe.ctx - 1, recipe.batch_size)
         losses.append(float(step(tf.constant(stream[starts[:, None] + offsets]))))
         if log_every and (i + 1) % log_every == 0:
-            log(f"step {i + 1}/{steps}: loss {np.mean(losses[-log_every:]) / math.log(2):.3f} bits/byte")
+            log(f"step {i + 1}/{recipe.steps}: loss {np.mean(losses[-log_every:]) / math.log(2):.3f} bits/byte")
     return model, losses
 
 

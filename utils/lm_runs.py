@@ -4,7 +4,12 @@ training is ``utils.train.finetune``, the one runner."""
 
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
+
+from . import hub
 from .lm_tasks import LMBench, general_task, replay_task, skill_task
+from .methods import Rehearsal
 from .train import finetune
 
 
@@ -34,12 +39,6 @@ def sequence(skills, bench: LMBench, model="byte-lm", replay: float = 0.0, folde
     """Fine-tune on ``skills`` one after the other, each stage from the last stage's weights (saved to ``folder``).
     replay: share of each batch drawn from general text and the skills of the earlier stages (``replay_task``).
     Returns, after each stage, {"stage": skill, **bench.measure(...)}. kw go to ``sft``."""
-    import tempfile
-    from pathlib import Path
-
-    from . import hub
-    from .methods import Rehearsal
-
     folder = Path(folder or tempfile.mkdtemp(prefix="lm-sequence-"))
     rows, current = [], model
     for i, name in enumerate(skills):

@@ -86,14 +86,12 @@ def _inputs(skill: str, rng: np.random.Generator) -> dict:
     elif skill == "sort":
         pool = sorted({"".join(rng.choice(list("0123456789"), size=int(rng.integers(4, 9)))) for _ in range(4 * n)})
         chosen = list(rng.permutation(pool)[:n])
-    elif skill == "reverse":
+    else:  # "reverse" (skill() has checked the name)
         train_words = [w for w in WORDS if len(w) >= 3]
         held = list(rng.permutation(HELD_WORDS))
         chosen = list(rng.choice(train_words, SPLIT_SIZES["train"]))  # repeats: the words are few, the skill is the point
         half = len(held) // 2
         chosen += list(rng.choice(held[:half], SPLIT_SIZES["val"])) + list(rng.choice(held[half:], SPLIT_SIZES["test"]))
-    else:
-        raise ValueError(f"unknown skill {skill!r}: choose one of {', '.join(ALL_SKILLS)}")
     out, start = {}, 0
     for split, size in SPLIT_SIZES.items():
         out[split], start = [str(c) for c in chosen[start : start + size]], start + size
@@ -134,14 +132,11 @@ def skill_task(name: str, seq_len: int = SEQ_LEN) -> data.Task:
                      x_val=parts["val"][0], y_val=parts["val"][1])
 
 
-def text_windows(text: bytes, seq_len: int = SEQ_LEN, count: int | None = None, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """(x [N, seq_len], y [N, seq_len]) next-byte windows of general text, every position scored: what replay mixes
-    into the batches. Non-overlapping windows from the start (or ``count`` random ones, deterministic by ``seed``)."""
+def text_windows(text: bytes, seq_len: int = SEQ_LEN) -> tuple[np.ndarray, np.ndarray]:
+    """(x [N, seq_len], y [N, seq_len]) non-overlapping next-byte windows of general text from its start, every
+    position scored: what replay mixes into the batches."""
     arr = np.frombuffer(text, np.uint8).astype(np.int32)
-    if count is None:
-        starts = np.arange(0, len(arr) - seq_len - 1, seq_len)
-    else:
-        starts = np.random.default_rng(seed).integers(0, len(arr) - seq_len - 1, count)
+    starts = np.arange(0, len(arr) - seq_len - 1, seq_len)
     windows = arr[starts[:, None] + np.arange(seq_len + 1)]
     return windows[:, :-1].copy(), windows[:, 1:].copy()
 

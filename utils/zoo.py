@@ -232,7 +232,6 @@ def build_byte_lm(recipe: ByteLMRecipe, out_dir: Path, name: str) -> dict:
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    config = lm.LMConfig(recipe.layers, recipe.d_model, recipe.heads, recipe.ctx)
     try:  # larger matrices than the workbook's other models: two threads per op pay here
         tf.config.threading.set_intra_op_parallelism_threads(recipe.threads)
     except RuntimeError:  # TensorFlow already ran in this process: its thread layout is fixed
@@ -251,8 +250,7 @@ def build_byte_lm(recipe: ByteLMRecipe, out_dir: Path, name: str) -> dict:
     stream = lm.pretraining_stream(pretraining)
     heldout = lm.heldout_text()
     start = time.perf_counter()
-    model, losses = lm.pretrain(config, recipe.steps, recipe.batch_size, recipe.learning_rate, recipe.warmup,
-                                recipe.seed, stream, log_every=500)
+    model, losses = lm.pretrain(recipe, stream, log_every=500)
     seconds = time.perf_counter() - start
     every = max(recipe.steps // 20, 1)
     meta = {

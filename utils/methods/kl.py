@@ -37,7 +37,8 @@ class KLToReference(Method):
 
         if ctx.task_a is None or getattr(ctx.task_a, "kind", None) != "lm":
             raise ValueError("KLToReference needs general text as task A: finetune(task=(general_task(), skill_task))")
-        keep = np.sort(np.random.default_rng(0).choice(len(ctx.task_a.x_train), self.memory, replace=False))
+        n = len(ctx.task_a.x_train)
+        keep = np.sort(np.random.default_rng(0).choice(n, min(self.memory, n), replace=False))
         x = ctx.task_a.x_train[keep]
         reference = ctx.reference_backbone()
         self.x_memory = tf.constant(x)
@@ -47,7 +48,7 @@ class KLToReference(Method):
     def penalty(self, ctx, x, features, logits):
         import tensorflow as tf
 
-        idx = ctx.rng.uniform([self.windows], 0, self.memory, dtype=tf.int32)
+        idx = ctx.rng.uniform([self.windows], 0, int(self.x_memory.shape[0]), dtype=tf.int32)
         ref_logp = tf.gather(self.ref_logp, idx)
         logp = tf.nn.log_softmax(ctx.backbone(tf.gather(self.x_memory, idx), training=True))
         kl = tf.reduce_sum(tf.exp(ref_logp) * (ref_logp - logp), axis=-1)
