@@ -74,3 +74,20 @@ def test_rows_are_found_by_their_methods_not_by_label():
     assert compare.row(summary, [M.Rehearsal(0.5)], epochs=20) == {"B": 2}
     with pytest.raises(KeyError, match="no run 'ewc\\(strength=0.3\\)'.*its runs: ewc"):
         compare.row(summary, M.EWC(0.3))
+
+
+def test_a_given_run_is_used_for_its_entry_and_every_run_is_handed_out():
+    from utils.train import finetune
+
+    done = finetune(task="permute", method=[M.FrozenBackbone()], epochs=1, seed=0, eval_every=0, progress=False)
+    seen = []
+    suite = [[M.FrozenBackbone()], [M.FullFineTuning()]]
+    s = compare.compare("permute", seeds=1, epochs=1, suite=suite, progress=False, given=[done],
+                        on_run=lambda rid, seed, run: seen.append((rid, seed, run)))
+    assert [(rid, seed) for rid, seed, _ in seen] == [("frozen", 0), ("full", 0)]
+    assert seen[0][2] is done  # not trained again
+    assert s["methods"]["frozen"]["metrics"]["B"]["values"] == [done.final["B"]]
+    with pytest.raises(ValueError, match="learning_rate"):
+        compare.compare("permute", seeds=1, epochs=1, suite=suite, progress=False, given=[done], learning_rate=1e-2)
+    with pytest.raises(ValueError, match="not a run of this comparison"):
+        compare.compare("permute", seeds=1, epochs=1, suite=[[M.FullFineTuning()]], progress=False, given=[done])

@@ -16,6 +16,7 @@ def test_bundled_name_loads_a_keras_layer_frozen_or_trainable():
     assert len(trainable.trainable_variables) == 8
     out = trainable(np.zeros((3, 8, 8, 1), np.float32))
     assert out.shape == (3, 64)
+    assert hub.load(trainable) is trainable and hub.load(trainable, trainable=False).trainable_variables == []  # as is
 
 
 def test_local_path_loads_like_the_name(tmp_path):

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from utils import lm, lm_runs, lm_tasks, merging
+from utils import data, hub, lm, lm_runs, lm_tasks, merging
 from utils import methods as M
 from utils.methods.base import example_cross_entropy
 
@@ -62,8 +62,8 @@ def test_one_task_vector_at_scale_one_is_the_fine_tuned_model(bench, plain):
     tuned = [v.numpy() for v in r.context.backbone_variables]
     initial = [w.numpy() for w in r.context.initial]
     same = merging.task_arithmetic(initial, [merging.task_vector(tuned, initial)], 1.0)
-    assert lm_runs.measure_weights(bench, r.context.backbone, same, "sort") == pytest.approx(r.final)
-    base = lm_runs.measure_weights(bench, r.context.backbone, initial, "sort")
+    assert lm_runs.measure_weights(bench, r.context, same, "sort") == pytest.approx(r.final)
+    base = lm_runs.measure_weights(bench, r.context, initial, "sort")
     assert base["bpb"] == pytest.approx(r.before["bpb"], abs=1e-6)
     assert [v.numpy() for v in r.context.backbone_variables][0] == pytest.approx(tuned[0])  # restored afterwards
 
@@ -74,3 +74,31 @@ def test_generate_writes_until_eos():
         return tf.one_hot(tf.where(length < 4, ord("a"), lm.EOS) * tf.ones_like(x), lm.VOCAB)
 
     assert lm_tasks.generate(model, ["x"], max_new=10) == ["aa"]
+
+
+def test_batches_are_trimmed_to_their_longest_row_without_changing_the_loss():
+    ids = np.array([[5, 6, lm.PAD, lm.PAD, lm.PAD], [7, lm.PAD, 8, lm.PAD, lm.PAD]])
+    assert int(data.used_length(lm.PAD, ids)) == 3  # a pad inside a row is kept: only all-padding columns go
+    assert int(data.used_length(lm.PAD, ids, np.full((1, 5), 9))) == 5  # replayed text has no padding
+    task = lm_tasks.skill_task("sort")
+    layer = hub.load("byte-lm")
+    x, y = task.x_test[:8], task.y_test[:8]
+    n = int(data.used_length(lm.PAD, x))
+    assert n < x.shape[1]  # the sort prompts are short: there is padding to drop
+    full = example_cross_entropy(y, layer(x)).numpy()
+    trimmed = example_cross_entropy(y[:, :n], layer(x[:, :n])).numpy()  # causal: padding after a token changes nothing
+    np.testing.assert_allclose(trimmed, full, rtol=1e-5)
+
+
+def test_a_sequence_continues_from_a_given_first_stage_and_leaves_it_as_it_was(bench, plain):
+    weights = [v.numpy() for v in plain.context.backbone_variables]
+    given = lm_runs.sequence(("sort", "camel"), bench, first=plain, epochs=1, learning_rate=1e-3)
+    assert given[0] == {"stage": "sort", **plain.final}
+    for v, w in zip(plain.context.backbone_variables, weights):
+        np.testing.assert_array_equal(v.numpy(), w)  # the given run's model is put back
+    trained = lm_runs.sequence(("sort", "camel"), bench, epochs=1, learning_rate=1e-3)  # stage one trained here
+    assert trained[0] == pytest.approx(given[0]) and trained[1] == pytest.approx(given[1], abs=1e-6)
+    with pytest.raises(ValueError, match="learning_rate"):
+        lm_runs.sequence(("sort", "camel"), bench, first=plain, epochs=1, learning_rate=3e-3)
+    with pytest.raises(ValueError, match="training"):
+        lm_runs.sequence(("sort", "camel"), bench, replay=0.25, first=plain, epochs=1, learning_rate=1e-3)

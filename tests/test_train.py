@@ -121,3 +121,20 @@ def test_nan_keeps_the_last_good_checkpoint(small_pair, tmp_path):
     with pytest.raises(NonFiniteLossError, match=r"epoch 3, step 1 .*last good checkpoint \(epoch 2\)"):
         finetune(task=small_pair, method=NaNFromEpoch3(), epochs=5, checkpoint_dir=tmp_path)
     assert Checkpointer(tmp_path).epochs() == [1, 2]
+
+
+def test_graph_rewrites_are_switched_for_the_block_and_put_back():
+    import tensorflow as tf
+
+    from utils.train import graph_rewrites
+
+    def off():
+        return tf.config.optimizer.get_experimental_options().get("disable_meta_optimizer", False)
+
+    assert not off()
+    with graph_rewrites(False):
+        assert off()
+        with graph_rewrites(True):
+            assert not off()
+        assert off()
+    assert not off()

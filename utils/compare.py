@@ -82,33 +82,40 @@ def rows_of(methods: list, result) -> list[tuple[list, dict]]:
 
 
 def compare(task="permute", seeds: int = 3, epochs: int = PROTOCOL.epochs, suite=None, progress=None, keys=KEYS,
-            reuse_before: bool = False, first_seed: int = 0, **kw) -> dict:
+            reuse_before: bool = False, first_seed: int = 0, on_run=None, given=(), **kw) -> dict:
     """Run every entry of ``suite`` (default ``default_suite()``) for ``seeds`` seeds from ``first_seed``;
     return the JSON summary (each metric's mean, std and per-seed values; the validation metrics too).
 
     task: a task-pair name or anything ``utils.train.finetune`` takes. suite entries: a list of methods, or
     ``{"method": [...], **finetune_overrides}`` (e.g. a learning rate of its own). keys: the metrics summarised.
     reuse_before: measure the pretrained model once and pass it to the other runs (slow evaluators).
+    on_run: optional callable(run id, seed, result) after each run, e.g. to keep a trained model for later use.
+    given: runs already trained (``finetune`` results) that are runs of the suite: each is used for its entry and
+    seed instead of training it again; it must have the comparison's settings (checked).
     kw: passed to every ``finetune`` call (model, evaluator, learning_rate...).
     """
     from tqdm.std import tqdm
 
     suite = suite or default_suite()
+    name = task if isinstance(task, str) else getattr(task, "name", None) or task[1].name
+    reused = _given_runs(given, suite, range(first_seed, first_seed + seeds), {"task": name, "epochs": epochs, **kw})
     rows: dict = {}
     before = None
     t_start = time.perf_counter()
-    name = task if isinstance(task, str) else getattr(task, "name", None) or task[1].name
     bar = tqdm(total=len(suite) * seeds, desc=f"compare {name}", disable=not progress_enabled(progress), file=sys.stderr)
     for entry in suite:
         methods, overrides = entry_parts(entry)
         for seed in range(first_seed, first_seed + seeds):
             known = {"before": before} if reuse_before and before is not None else {}
-            r = finetune(task=task, method=methods, seed=seed, eval_every=0, progress=False,
-                         **{**kw, "epochs": epochs, **overrides, **known})
+            r = reused.get((entry_id(entry), seed)) or finetune(
+                task=task, method=methods, seed=seed, eval_every=0, progress=False,
+                **{**kw, "epochs": epochs, **overrides, **known})
             before = before or {k: v for k, v in r.before.items()
                                 if k in (*keys, *EXTRA_KEYS) and k not in ("B", "B_val")} or dict(r.before)
             for row_methods, m in rows_of(methods, r):
                 _add(rows, row_methods, overrides, m, keys, r.train_seconds, seed)
+            if on_run is not None:
+                on_run(entry_id(entry), seed, r)
             bar.update(1)
     bar.close()
     for row in rows.values():
@@ -124,6 +131,25 @@ def compare(task="permute", seeds: int = 3, epochs: int = PROTOCOL.epochs, suite
         "methods": rows,
         "wall_seconds": time.perf_counter() - t_start,
     }
+
+
+def _given_runs(given, suite, seeds, settings: dict) -> dict:
+    """{(run id, seed): run} of the ``given`` runs; refuses a run that is not one of the suite's or was trained with
+    other settings (task, epochs, learning rate, batch size, schedule, model) than its entry's in this comparison."""
+    entries = {entry_id(e): e for e in suite}
+    reused = {}
+    for r in given:
+        if r.id not in entries or r.seed not in seeds:
+            raise ValueError(f"given run {r.id!r} (seed {r.seed}) is not a run of this comparison: its runs are "
+                             f"{', '.join(entries)} for seeds {list(seeds)}")
+        expected = {**settings, **entry_parts(entries[r.id])[1]}
+        expected = {k: str(v) if k == "model" else v for k, v in expected.items()}
+        got = {**r.config, "model": r.model, "task": r.task}
+        diff = {k: (got[k], v) for k, v in expected.items() if k in got and got[k] != v}
+        if diff:
+            raise ValueError(f"given run {r.id!r} was trained with other settings; (run, comparison): {diff}")
+        reused[(r.id, r.seed)] = r
+    return reused
 
 
 def _add(rows: dict, methods: list, overrides: dict, measured: dict, keys, seconds: float, seed: int) -> None:

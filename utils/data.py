@@ -38,6 +38,8 @@ class Task:
     x_val / y_val: the validation split, for choices (None when a task has none); test is only reported.
     kind: "classification" (a new head of num_classes) or "lm" (a language model's own output layer: x int32 ids
     [N, T], y int32 next-token targets [N, T] with -1 where nothing is scored, num_classes = the vocabulary).
+    pad: for token ids padded at the end of each row, the padding id: the runner trims each batch to its longest
+    row (``used_length``), so the model must not let padding change the outputs before it (causal or masked attention).
     """
 
     name: str
@@ -50,6 +52,7 @@ class Task:
     x_val: np.ndarray | None = None
     y_val: np.ndarray | None = None
     kind: str = "classification"
+    pad: int | None = None
 
     @property
     def has_validation(self) -> bool:
@@ -191,6 +194,16 @@ class InvalidDataError(ValueError):
 
 def _first_row(mask: np.ndarray) -> int:
     return int(np.flatnonzero(mask.reshape(len(mask), -1).any(axis=1))[0])
+
+
+def used_length(pad: int, *ids):
+    """The number of leading columns of the id arrays ``ids`` (each [N, T]; numpy or tensors) that hold something
+    other than ``pad`` in some row: the columns after it are padding only, and can be dropped from the batch."""
+    import tensorflow as tf
+
+    rows = tf.concat([tf.convert_to_tensor(a, tf.int32) for a in ids], axis=0)
+    used = tf.cast(tf.reduce_any(tf.not_equal(rows, pad), axis=0), tf.int32)
+    return tf.shape(used)[0] - tf.argmax(tf.reverse(used, [0]), output_type=tf.int32)
 
 
 def validate(task: Task, role: str = "task") -> None:

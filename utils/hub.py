@@ -152,11 +152,16 @@ def resolve(model) -> str:
 def load(model, trainable: bool = False, **kwargs):
     """A ``hub.KerasLayer`` for a bundled name, a SavedModel path or a tfhub.dev handle.
 
+    A layer that is already loaded is returned itself (made ``trainable`` as asked): fine-tuning it trains it
+    further in place, as ``utils.lm_runs.sequence`` does from stage to stage without a save and a reload.
     trainable: whether fine-tuning may change the layer's variables.
     kwargs: passed to ``hub.KerasLayer`` (``signature``, ``output_key``, ``arguments``...).
     """
     import tensorflow_hub as hub
 
+    if isinstance(model, hub.KerasLayer) and not kwargs:
+        model.trainable = trainable
+        return model
     location = resolve(model)
     handle = location
     try:

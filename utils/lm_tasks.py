@@ -22,6 +22,7 @@ A fine-tuned model's *forgetting* is the rise of held-out bits per byte (PEFT's 
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, replace
 
@@ -98,8 +99,9 @@ def _inputs(skill: str, rng: np.random.Generator) -> dict:
     return out
 
 
+@functools.lru_cache(maxsize=None)
 def skill(name: str, seed: int = SKILL_SEED) -> Skill:
-    """The examples of skill ``name`` (deterministic given ``seed``)."""
+    """The examples of skill ``name`` (deterministic given ``seed``; made once per process, then shared)."""
     if name not in ALL_SKILLS:
         raise ValueError(f"unknown skill {name!r}: choose one of {', '.join(ALL_SKILLS)}")
     rng = np.random.default_rng([seed, ALL_SKILLS.index(name)])
@@ -127,7 +129,7 @@ def skill_task(name: str, seq_len: int = SEQ_LEN) -> data.Task:
     """Skill ``name`` as a language-model ``Task`` (kind "lm") the runner fine-tunes on."""
     s = skill(name)
     parts = {split: encode_examples(s.prompts[split], s.answers[split], seq_len) for split in SPLIT_SIZES}
-    return data.Task(f"skill:{name}", *parts["train"], *parts["test"], num_classes=lm.VOCAB, kind="lm",
+    return data.Task(f"skill:{name}", *parts["train"], *parts["test"], num_classes=lm.VOCAB, kind="lm", pad=lm.PAD,
                      description=f"the {name!r} skill: {SPLIT_SIZES['train']} prompts, answers scored by exact match",
                      x_val=parts["val"][0], y_val=parts["val"][1])
 
@@ -146,7 +148,7 @@ def general_task(seq_len: int = SEQ_LEN) -> data.Task:
     sample of the pretraining text); its test windows are the held-out text's start."""
     x, y = text_windows(lm.replay_text(), seq_len)
     xt, yt = text_windows(lm.heldout_text()[: 16 * 1024], seq_len)
-    return data.Task("general text", x, y, xt, yt, num_classes=lm.VOCAB, kind="lm",
+    return data.Task("general text", x, y, xt, yt, num_classes=lm.VOCAB, kind="lm", pad=lm.PAD,
                      description="the standard library's source: replay sample (train), held-out files (test)")
 
 
@@ -205,7 +207,8 @@ class LMBench:
     def skill_metrics(self, model, name: str, split: str = "test") -> dict:
         t = self.tasks[name]
         x, y = (t.x_test, t.y_test) if split == "test" else (t.x_val, t.y_val)
-        x, y = x[: self.examples], y[: self.examples]
+        n = int(data.used_length(lm.PAD, x[: self.examples]))  # the longest prompt and answer: no column of padding only
+        x, y = x[: self.examples, :n], y[: self.examples, :n]
         logits = np.concatenate([model(x[i : i + 128]).numpy() for i in range(0, len(x), 128)])
         exact, nats = answer_scores(logits, y)
         return {"exact": float(exact.mean()), "answer_nats": float(nats.mean())}
@@ -246,8 +249,11 @@ def mixed(task: data.Task, *others: data.Task) -> data.Task:
 
 def replay_task(skills=(), general_windows: int = 512, seq_len: int = SEQ_LEN) -> data.Task:
     """What replay draws from: ``general_windows`` windows of general text plus the training examples of ``skills``
-    (the skills learnt before), in equal shares per source. As task A it also gives KL-to-reference its text."""
+    (the skills learnt before), in equal shares per source; with no skill before, all of ``general_task()``.
+    As task A it also gives KL-to-reference its text."""
     g = general_task(seq_len)
+    if not skills:
+        return g
     keep = np.random.default_rng(0).choice(len(g.x_train), general_windows, replace=False)
     parts = [replace(g, x_train=g.x_train[keep], y_train=g.y_train[keep])] + [skill_task(s, seq_len) for s in skills]
     return replace(mixed(*parts), name="+".join(["general text", *skills]))

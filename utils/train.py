@@ -208,8 +208,13 @@ def _train_step(ctx: Context, methods, variables, optimizer, replay_size: int):
     import tensorflow as tf
 
     cross_entropy = example_cross_entropy
+    pad = ctx.task_b.pad
 
     def step(x, y, xa, ya, count=None, replicas=1):
+        if pad is not None:  # padded token ids: drop the columns that are padding in every row (per-position targets too)
+            n = data.used_length(pad, x, xa)
+            x, xa = x[:, :n], xa[:, :n]
+            y, ya = (t[:, :n] if t.shape.rank == 2 else t for t in (y, ya))
         for m in methods:
             x = m.augment(ctx, x)
         n_b = tf.shape(x)[0]
@@ -289,14 +294,35 @@ def _make_epoch(ctx: Context, step, replay_size: int, strategy=None):
 
 
 def _features_function(backbone, example, strategy):
-    """x -> backbone features in inference mode; under a strategy, computed by its first replica."""
-    if strategy is None:
-        return lambda x: backbone(x, training=False)  # a restored function: no tracing needed
+    """x -> backbone features in inference mode (under a strategy, computed by its first replica), as one
+    ``tf.function`` for every batch size (and every sequence length, for token ids). Called directly, a restored
+    SavedModel function sets itself up again for each new input shape, about 0.2 s each for a transformer."""
     import tensorflow as tf
 
-    spec = tf.TensorSpec([None, *np.shape(example)[1:]], tf.as_dtype(np.asarray(example).dtype))
+    example = np.asarray(example)
+    ids = example.dtype.kind in "iu"
+    spec = tf.TensorSpec([None] * example.ndim if ids else [None, *example.shape[1:]], tf.as_dtype(example.dtype))
+    if strategy is None:
+        return tf.function(lambda x: backbone(x, training=False), input_signature=[spec])
     run = tf.function(lambda x: strategy.run(lambda v: backbone(v, training=False), args=(x,)), input_signature=[spec])
     return lambda x: strategy.experimental_local_results(run(x))[0]
+
+
+@contextlib.contextmanager
+def graph_rewrites(enabled: bool = True):
+    """Within: Grappler's graph rewrites on (TensorFlow's default) or off, for the functions first run here.
+
+    Off for the language model's training graph: rewriting it (the restored transformer's forward and backward,
+    the optimizer, the epoch's loop) cost about 2 s at each run's first call, and the rewritten graph was no faster
+    per step (``benchmarks/bench_methods.py --lm`` measures both). On for the other models."""
+    import tensorflow as tf
+
+    before = tf.config.optimizer.get_experimental_options().get("disable_meta_optimizer", False)
+    tf.config.optimizer.set_experimental_options({"disable_meta_optimizer": not enabled})
+    try:
+        yield
+    finally:
+        tf.config.optimizer.set_experimental_options({"disable_meta_optimizer": before})
 
 
 def mirrored_strategy(cpus: int = 2):
@@ -636,6 +662,7 @@ def finetune(
               progress=progress, on_epoch=on_epoch, checkpoint_dir=checkpoint_dir, resume=resume, strategy=strategy,
               before=before)
     seed_everything(seed)
-    with strategy.scope() if strategy is not None else contextlib.nullcontext():  # variables made here are mirrored
+    scope = strategy.scope() if strategy is not None else contextlib.nullcontext()  # variables made here are mirrored
+    with scope, graph_rewrites(run.task_b.kind != "lm"):
         run.prepare()
         return run.finish(run.train(run.restore()))

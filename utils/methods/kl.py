@@ -10,10 +10,11 @@ from .base import Method
 class KLToReference(Method):
     """Add ``beta * KL(p_ref || p_theta)`` on general text, per token, averaged over ``windows`` windows per step.
 
-    The reference is the pretrained model (frozen). LwF distils the old model's outputs on the *new* task's
+    The reference is the model the run starts from (the pretrained one, or the last stage's in a sequence), frozen:
+    its log-probabilities are computed once, in ``setup``, before the first step changes the weights. LwF distils the old model's outputs on the *new* task's
     inputs; RLHF's KL term (Ouyang et al., 2022) is measured on the policy's own prompts and samples; here it is
     measured on general text (a fixed memory of ``memory`` windows of task A, the general-text task), which targets
-    what forgetting is measured on. The reference's log-probabilities are computed once, in ``setup``.
+    what forgetting is measured on.
 
     beta: weight of the KL term (nats per token); windows: general windows per step; memory: windows stored.
     """
@@ -40,7 +41,7 @@ class KLToReference(Method):
         n = len(ctx.task_a.x_train)
         keep = np.sort(np.random.default_rng(0).choice(n, min(self.memory, n), replace=False))
         x = ctx.task_a.x_train[keep]
-        reference = ctx.reference_backbone()
+        reference = ctx.features  # setup runs before training: the backbone still holds the reference weights
         self.x_memory = tf.constant(x)
         self.ref_logp = tf.constant(np.concatenate(
             [tf.nn.log_softmax(reference(x[i : i + 64])).numpy() for i in range(0, len(x), 64)]))
