@@ -44,9 +44,10 @@ robust: models
 lab: models
 	$(PY) -m utils.lab
 
-bench: models  # about 12 minutes: curriculum wall times, method step-time ratios, text encoder throughput
+bench: models  # about 25 minutes: the time budgets (notebooks, make test), method and LM step-time ratios, MiniLM speed
 	$(PY) benchmarks/bench_curriculum.py
 	$(PY) benchmarks/bench_methods.py --compare
+	$(PY) benchmarks/bench_lm.py
 	$(PY) benchmarks/bench_text.py
 
 exercises: $(STAMP)

@@ -31,11 +31,35 @@ if "tensorflow" in _sys.modules and _os.environ.get("TF_USE_LEGACY_KERAS") != "1
 _os.environ["TF_USE_LEGACY_KERAS"] = "1"
 # Quiet TensorFlow's C++ start-up banner (CUDA probing, CPU feature notes).
 _os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-# The workbook's models are small: their ops are too short to gain from splitting each one over cores
+# The workbook's small models: their ops are too short to gain from splitting each one over cores
 # (intra-op), while independent ops can run side by side (inter-op). On 2 cores this makes a training
 # step about 1.5x faster. Set here, before TensorFlow starts, so every run uses the same thread
-# layout: with op determinism, results are bit-identical for a fixed layout. Override in the environment.
-_os.environ.setdefault("TF_NUM_INTRAOP_THREADS", "1")
+# layout: with op determinism, results are bit-identical for a fixed layout. Transformers split their
+# ops over 2 threads (``transformer_threads``). A TF_NUM_INTRAOP_THREADS set by hand wins;
+# WORKBOOK_THREADS_SWAP=1 (``make robust``'s thread variant) puts every notebook on its other count.
+_DEFAULTED, _SWAP = "WORKBOOK_THREADS_DEFAULTED", "WORKBOOK_THREADS_SWAP"
+if "TF_NUM_INTRAOP_THREADS" not in _os.environ or _os.environ.get(_DEFAULTED) == "1":
+    _os.environ["TF_NUM_INTRAOP_THREADS"] = "2" if _os.environ.get(_SWAP) == "1" else "1"
+    _os.environ[_DEFAULTED] = "1"  # set by the workbook, not by hand: a child process may choose again
 _os.environ.setdefault("TF_NUM_INTEROP_THREADS", "2")
+
+
+def transformer_threads() -> None:
+    """Split each TensorFlow op over 2 threads in this process, not 1: worth it for transformers (MiniLM, byte-lm),
+    whose matrices are wide enough (``benchmarks/bench_threads.py`` measures both counts side by side). Call it
+    before TensorFlow runs anything, as notebooks 04 and 06 do first; a TF_NUM_INTRAOP_THREADS set by hand wins."""
+    if _os.environ.get(_DEFAULTED) != "1":
+        return
+    if "tensorflow" in _sys.modules:
+        from tensorflow.python.eager import context
+
+        if context.context()._context_handle is not None:  # the thread pools exist already
+            import warnings
+
+            warnings.warn("transformer_threads() comes too late: TensorFlow has started. Restart the kernel and "
+                          "call it right after `import utils`.", stacklevel=2)
+            return
+    _os.environ["TF_NUM_INTRAOP_THREADS"] = "1" if _os.environ.get(_SWAP) == "1" else "2"
+
 
 __version__ = "0.1.0"

@@ -38,8 +38,8 @@ SEED_SHIFT = "100"
 VARIANTS = {  # name -> (environment changes, what it stands in for, runs the unit tests)
     "onednn-on": ({"TF_ENABLE_ONEDNN_OPTS": "1"}, "oneDNN kernels (the default on x86 Linux)", True),
     "onednn-off": ({"TF_ENABLE_ONEDNN_OPTS": "0"}, "plain Eigen kernels: another instruction path", True),
-    "threads-2": ({"TF_NUM_INTRAOP_THREADS": "2", "TF_NUM_INTEROP_THREADS": "1"},
-                  "another thread layout: other reduction orders", True),
+    "threads-swap": ({"WORKBOOK_THREADS_SWAP": "1", "TF_NUM_INTEROP_THREADS": "1"},
+                     "another thread layout (each notebook's other intra-op count, 1 <-> 2): other reduction orders", True),
     "seeds+100": ({"WORKBOOK_SEED": SEED_SHIFT}, "every notebook's seeds shifted by 100", False),
 }
 

@@ -314,7 +314,7 @@ def graph_rewrites(enabled: bool = True):
 
     Off for the language model's training graph: rewriting it (the restored transformer's forward and backward,
     the optimizer, the epoch's loop) cost about 2 s at each run's first call, and the rewritten graph was no faster
-    per step (``benchmarks/bench_methods.py --lm`` measures both). On for the other models."""
+    per step (``benchmarks/bench_lm.py`` measures both). On for the other models."""
     import tensorflow as tf
 
     before = tf.config.optimizer.get_experimental_options().get("disable_meta_optimizer", False)

@@ -1,0 +1,74 @@
+"""Notebook 06's run of full SFT (byte-lm on the camel skill, FAST settings), along the code paths it could take,
+measured side by side in this one process: what each of the runner's choices for the language model saves.
+
+    python benchmarks/bench_lm.py             # about 2 minutes on 2 CPU cores
+
+Paths (interleaved, repeated; medians):
+  rewrites on, full width   Grappler's graph rewrites on (TensorFlow's default), every batch 48 tokens wide
+  rewrites off, full width  the rewrites off (``utils.train.graph_rewrites``, what the runner does for the LM)
+  rewrites off, trimmed     and each batch trimmed to its longest row (``Task.pad``): the runner's path
+  continued layer           the runner's path on a layer already loaded and trained (``hub.load`` returns it):
+                            how ``lm_runs.sequence`` goes from stage to stage, without a save and a reload
+Columns: wall seconds of the whole run (load, tracing, 3 epochs, the final evaluation), seconds of the first
+epoch (its graph is set up on the first call), and milliseconds per step after it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from dataclasses import replace
+
+import utils  # noqa: F401  (Keras 2 for TF Hub)
+from utils import lm_runs, lm_tasks, train
+from utils import methods as M
+
+REWRITES = train.graph_rewrites
+
+
+def one_run(bench, before, rewrites: bool, trim: bool, model="byte-lm"):
+    task = lm_tasks.skill_task("camel")
+    task = task if trim else replace(task, pad=None)
+    train.graph_rewrites = lambda enabled=True: REWRITES(rewrites)  # this path, whatever the runner would choose
+    try:
+        t0 = time.perf_counter()
+        r = lm_runs.sft(task, model=model, method=M.FullFineTuning(), bench=bench, epochs=3, learning_rate=1e-3,
+                        before=before)
+        wall = time.perf_counter() - t0
+    finally:
+        train.graph_rewrites = REWRITES
+    first = r.history[1]["seconds"]
+    per_step = (r.history[-1]["seconds"] - first) / (r.steps - r.steps // 3)
+    return r, {"wall": wall, "first_epoch": first, "ms_per_step": 1e3 * per_step}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args(argv)
+    from utils import hub
+
+    bench = lm_tasks.LMBench(general_bytes=4096, examples=64)  # notebook 06's FAST settings
+    before = bench.measure(hub.load("byte-lm"), "camel")
+    paths = {"rewrites on, full width": (True, False), "rewrites off, full width": (False, False),
+             "rewrites off, trimmed": (False, True)}
+    rows = {name: [] for name in (*paths, "continued layer")}
+    one_run(bench, before, False, True)  # warm-up: the process's first TensorFlow calls are slow
+    for _ in range(args.repeats):
+        for name, (rewrites, trim) in paths.items():
+            r, m = one_run(bench, before, rewrites, trim)
+            rows[name].append(m)
+        rows["continued layer"].append(one_run(bench, before, False, True, model=r.context.backbone)[1])
+    med = {name: {k: statistics.median(m[k] for m in ms) for k in ms[0]} for name, ms in rows.items()}
+    base = med["rewrites on, full width"]
+    print(f"full SFT of byte-lm on camel, 3 epochs of 16 steps (batch 32); medians of {args.repeats}")
+    print(f"{'path':26s} {'wall s':>7s} {'1st epoch s':>12s} {'ms/step':>8s} {'wall: old/new':>14s}")
+    for name, m in med.items():
+        print(f"{name:26s} {m['wall']:7.2f} {m['first_epoch']:12.2f} {m['ms_per_step']:8.1f} "
+              f"{base['wall'] / m['wall']:14.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
