@@ -71,10 +71,12 @@ def display_label(methods, overrides: dict) -> str:
 def rows_of(methods: list, result) -> list[tuple[list, dict]]:
     """[(methods, final metrics)] of one run; a WiSE-FT run gives one row per alpha of its sweep (and, after a
     probe phase, one per alpha of its backbone-only control dial, reported as ``WiSEFT(alpha, head="tuned")``)."""
-    sweep = result.extra.get("wise_ft")
-    if not sweep:
+    if "wise_ft" not in result.extra:
         return [(methods, result.final)]
     wise = next(m for m in methods if isinstance(m, M.WiSEFT))
+    sweep = dict(result.extra["wise_ft"])
+    if wise.alpha in wise.sweep:
+        sweep = dict(sorted({**sweep, wise.alpha: result.final}.items()))  # the model was left there: the final numbers
     base = [m for m in methods if m is not wise]
     rows = [((base or [M.FullFineTuning()]) if alpha == 1.0 else base + [wise.at(alpha)], m) for alpha, m in sweep.items()]
     control = result.extra.get("wise_ft_backbone_only", {})

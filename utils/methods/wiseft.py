@@ -22,7 +22,8 @@ class WiSEFT(Method):
     (``result.extra["wise_ft_backbone_only"]``, reported as the ``head="tuned"`` rows), so the control costs
     evaluations, not a second run.
 
-    alpha: where the model is left; sweep: alphas evaluated and reported in result.extra["wise_ft"];
+    alpha: where the model is left (measured by the run's final evaluation); sweep: the alphas reported, the others
+    evaluated after training into result.extra["wise_ft"];
     head: "auto" (from the probed head when a probe phase ran) or "tuned" (the fine-tuned head, always).
     Compose it with another method (e.g. ``[LPFT(), WiSEFT(0.5)]``) to interpolate that method's run.
     """
@@ -68,7 +69,9 @@ class WiSEFT(Method):
             dials["wise_ft_backbone_only"] = "tuned"  # the control, from the same run
         for name, head in dials.items():
             sweep = ctx.extra.setdefault(name, {})
-            for a in sorted(set(self.sweep) - ({1.0} if head != self.head else set())):
+            # skipped: the control's alpha = 1 (the same model as the dial's), and the dial's own alpha, where the
+            # model is left: the run's final measurement is that point (``compare.rows_of`` reads it there)
+            for a in sorted(set(self.sweep) - ({1.0} if head != self.head else {self.alpha})):
                 self.interpolate(ctx, a, tuned, head_tuned, head)
                 sweep[a] = ctx.evaluate()
         self.interpolate(ctx, self.alpha, tuned, head_tuned)
