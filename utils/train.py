@@ -312,9 +312,10 @@ def _features_function(backbone, example, strategy):
 def graph_rewrites(enabled: bool = True):
     """Within: Grappler's graph rewrites on (TensorFlow's default) or off, for the functions first run here.
 
-    Off for the language model's training graph: rewriting it (the restored transformer's forward and backward,
-    the optimizer, the epoch's loop) cost about 2 s at each run's first call, and the rewritten graph was no faster
-    per step (``benchmarks/bench_lm.py`` measures both). On for the other models."""
+    ``finetune`` turns them off for the transformers (token-id inputs: MiniLM, byte-lm): rewriting their training
+    graph (the restored model's forward and backward, the optimizer, the epoch's loop) cost 1.5 to 2 s at each run's
+    first call, and the rewritten graph was no faster per step (``benchmarks/bench_lm.py`` measures both for the
+    language model). On for the convnet, whose graph is small."""
     import tensorflow as tf
 
     before = tf.config.optimizer.get_experimental_options().get("disable_meta_optimizer", False)
@@ -663,6 +664,6 @@ def finetune(
               before=before)
     seed_everything(seed)
     scope = strategy.scope() if strategy is not None else contextlib.nullcontext()  # variables made here are mirrored
-    with scope, graph_rewrites(run.task_b.kind != "lm"):
+    with scope, graph_rewrites(np.asarray(run.task_b.x_train).dtype.kind not in "iu"):  # off for token ids
         run.prepare()
         return run.finish(run.train(run.restore()))
