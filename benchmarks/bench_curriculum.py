@@ -49,7 +49,7 @@ def main(argv=None) -> int:
     total = sum(r.seconds for r in runs)
     print(f"\n{'budget':40s} {'seconds':>8s} {'share':>6s}")
     for r in runs:
-        goal = NOTEBOOK_GOALS.get(r.name)
+        goal = NOTEBOOK_GOALS.get(r.name.removesuffix(".ipynb"))
         print(f"{r.name:40s} {r.seconds:8.1f} {r.seconds / total:6.0%}{'' if r.ok else '  FAILED'}"
               + (f"  {verdict(r.seconds, goal)}" if goal else ""))
     print(f"{'whole curriculum (FAST=1)':40s} {total:8.1f} {'':6s}  {verdict(total, CURRICULUM_GOAL)}")

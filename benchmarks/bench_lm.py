@@ -10,7 +10,8 @@ Paths (interleaved, repeated; medians):
   continued layer           the runner's path on a layer already loaded and trained (``hub.load`` returns it):
                             how ``lm_runs.sequence`` goes from stage to stage, without a save and a reload
 Columns: wall seconds of the whole run (load, tracing, 3 epochs, the final evaluation), seconds of the first
-epoch (its graph is set up on the first call), and milliseconds per step after it.
+epoch (its graph is set up on the first call), and milliseconds per step after it. With 2 intra-op threads, as
+notebook 06 runs (``utils.transformer_threads``).
 """
 
 from __future__ import annotations
@@ -20,9 +21,12 @@ import statistics
 import time
 from dataclasses import replace
 
-import utils  # noqa: F401  (Keras 2 for TF Hub)
-from utils import lm_runs, lm_tasks, train
-from utils import methods as M
+import utils  # Keras 2 for TF Hub
+
+utils.transformer_threads()  # as notebook 06 runs, before TensorFlow starts
+
+from utils import lm_runs, lm_tasks, train  # noqa: E402
+from utils import methods as M  # noqa: E402
 
 REWRITES = train.graph_rewrites
 

@@ -314,8 +314,8 @@ def graph_rewrites(enabled: bool = True):
 
     ``finetune`` turns them off for the transformers (token-id inputs: MiniLM, byte-lm): rewriting their training
     graph (the restored model's forward and backward, the optimizer, the epoch's loop) cost 1.5 to 2 s at each run's
-    first call, and the rewritten graph was no faster per step (``benchmarks/bench_lm.py`` measures both for the
-    language model). On for the convnet, whose graph is small."""
+    first call, more than the rewritten graph saves per step over a run of a few dozen steps
+    (``benchmarks/bench_lm.py`` measures both for the language model). On for the convnet, whose graph is small."""
     import tensorflow as tf
 
     before = tf.config.optimizer.get_experimental_options().get("disable_meta_optimizer", False)
