@@ -11,10 +11,10 @@ class KLToReference(Method):
     """Add ``beta * KL(p_ref || p_theta)`` on general text, per token, averaged over ``windows`` windows per step.
 
     The reference is the model the run starts from (the pretrained one, or the last stage's in a sequence), frozen:
-    its log-probabilities are computed once, in ``setup``, before the first step changes the weights. LwF distils the old model's outputs on the *new* task's
-    inputs; RLHF's KL term (Ouyang et al., 2022) is measured on the policy's own prompts and samples; here it is
-    measured on general text (a fixed memory of ``memory`` windows of task A, the general-text task), which targets
-    what forgetting is measured on.
+    its log-probabilities are computed once, in ``setup``, before the first step changes the weights. LwF distils
+    the old model's outputs on the *new* task's inputs; RLHF's KL term (Ouyang et al., 2022) is measured on the
+    policy's own prompts and samples; here it is measured on general text (a fixed memory of ``memory`` windows of
+    task A, the general-text task), which targets what forgetting is measured on.
 
     beta: weight of the KL term (nats per token); windows: general windows per step; memory: windows stored.
     """
