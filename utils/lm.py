@@ -47,9 +47,14 @@ def stdlib_files(root: Path | None = None) -> list[Path]:
     return sorted(files, key=lambda p: p.relative_to(root).as_posix())
 
 
+def _bucket(relative: str) -> int:
+    """A stdlib-relative path's bucket, 0 .. HELDOUT_EVERY - 1, fixed by its name alone."""
+    return int(hashlib.sha256(relative.encode()).hexdigest(), 16) % HELDOUT_EVERY
+
+
 def is_heldout(relative: str) -> bool:
-    """Whether the file at this stdlib-relative path belongs to the held-out text (fixed by its name alone)."""
-    return int(hashlib.sha256(relative.encode()).hexdigest(), 16) % HELDOUT_EVERY == 0
+    """Whether the file at this stdlib-relative path belongs to the held-out text (bucket 0)."""
+    return _bucket(relative) == 0
 
 
 def split_corpus(root: Path | None = None) -> tuple[list[Path], list[Path]]:
@@ -67,8 +72,8 @@ def join_files(files, root: Path | None = None) -> bytes:
 
 
 def is_replay(relative: str) -> bool:
-    """Whether a pretraining file belongs to the committed replay sample (the next slice of the same hash)."""
-    return int(hashlib.sha256(relative.encode()).hexdigest(), 16) % HELDOUT_EVERY == 1
+    """Whether a pretraining file belongs to the committed replay sample (bucket 1)."""
+    return _bucket(relative) == 1
 
 
 def write_texts() -> dict:

@@ -14,7 +14,7 @@ this small model memorises its training words and reverses no unseen one, so the
 
 Exact match is computed without generating: greedy decoding returns the answer exactly when, fed the right
 prefix, the model's most likely next token is right at every answer position and at EOS. So one forward pass
-of the prompt + answer decides it (``exact_match``); ``generate`` is there to show what the model writes.
+of the prompt + answer decides it (``answer_scores``); ``generate`` is there to show what the model writes.
 
 General ability: bits per byte on the committed held-out text (``utils.lm``), and next-byte accuracy there.
 A fine-tuned model's *forgetting* is the rise of held-out bits per byte (PEFT's definition, in bits here).
@@ -207,7 +207,7 @@ class LMBench:
     def skill_metrics(self, model, name: str, split: str = "test") -> dict:
         t = self.tasks[name]
         x, y = (t.x_test, t.y_test) if split == "test" else (t.x_val, t.y_val)
-        n = int(data.used_length(lm.PAD, x[: self.examples]))  # the longest prompt and answer: no column of padding only
+        n = int(data.used_length(t.pad, x[: self.examples]))  # the longest prompt and answer: no column of padding only
         x, y = x[: self.examples, :n], y[: self.examples, :n]
         logits = np.concatenate([model(x[i : i + 128]).numpy() for i in range(0, len(x), 128)])
         exact, nats = answer_scores(logits, y)

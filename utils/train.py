@@ -300,12 +300,17 @@ def _features_function(backbone, example, strategy):
     import tensorflow as tf
 
     example = np.asarray(example)
-    ids = example.dtype.kind in "iu"
-    spec = tf.TensorSpec([None] * example.ndim if ids else [None, *example.shape[1:]], tf.as_dtype(example.dtype))
+    shape = [None] * example.ndim if _token_ids(example) else [None, *example.shape[1:]]
+    spec = tf.TensorSpec(shape, tf.as_dtype(example.dtype))
     if strategy is None:
         return tf.function(lambda x: backbone(x, training=False), input_signature=[spec])
     run = tf.function(lambda x: strategy.run(lambda v: backbone(v, training=False), args=(x,)), input_signature=[spec])
     return lambda x: strategy.experimental_local_results(run(x))[0]
+
+
+def _token_ids(x) -> bool:
+    """Whether inputs are token ids (integers: the transformers' inputs), not images (floats)."""
+    return np.asarray(x).dtype.kind in "iu"
 
 
 @contextlib.contextmanager
@@ -664,6 +669,6 @@ def finetune(
               before=before)
     seed_everything(seed)
     scope = strategy.scope() if strategy is not None else contextlib.nullcontext()  # variables made here are mirrored
-    with scope, graph_rewrites(np.asarray(run.task_b.x_train).dtype.kind not in "iu"):  # off for token ids
+    with scope, graph_rewrites(not _token_ids(run.task_b.x_train)):
         run.prepare()
         return run.finish(run.train(run.restore()))
