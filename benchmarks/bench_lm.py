@@ -9,6 +9,9 @@ Paths (interleaved, repeated; medians):
   rewrites off, trimmed     and each batch trimmed to its longest row (``Task.pad``): the runner's path
   continued layer           the runner's path on a layer already loaded and trained (``hub.load`` returns it):
                             how ``lm_runs.sequence`` goes from stage to stage, without a save and a reload
+  nested export             the runner's path on the same weights saved by ``tf.saved_model.save`` of the Keras
+                            model (each layer's call a nested function) instead of ``utils.hub.export`` (one flat
+                            function): what the flat export saves in tracing the backward pass
 Columns: wall seconds of the whole run (load, tracing, 3 epochs, the final evaluation), seconds of the first
 epoch (its graph is set up on the first call), and milliseconds per step after it. With 2 intra-op threads, as
 notebook 06 runs (``utils.transformer_threads``).
@@ -51,19 +54,30 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args(argv)
-    from utils import hub
+    import tempfile
+
+    import tensorflow as tf
+
+    from utils import catalog, hub, zoo
+
+    nested = tempfile.mkdtemp()
+    keras_model = zoo.architecture("byte-lm")
+    for w, v in zip(keras_model.weights, tf.saved_model.load(str(catalog.BUNDLED["byte-lm"].path)).variables):
+        w.assign(v)
+    tf.saved_model.save(keras_model, nested)
 
     bench = lm_tasks.LMBench(general_bytes=4096, examples=64)  # notebook 06's FAST settings
     before = bench.measure(hub.load("byte-lm"), "camel")
     paths = {"rewrites on, full width": (True, False), "rewrites off, full width": (False, False),
              "rewrites off, trimmed": (False, True)}
-    rows = {name: [] for name in (*paths, "continued layer")}
+    rows = {name: [] for name in (*paths, "continued layer", "nested export")}
     one_run(bench, before, False, True)  # warm-up: the process's first TensorFlow calls are slow
     for _ in range(args.repeats):
         for name, (rewrites, trim) in paths.items():
             r, m = one_run(bench, before, rewrites, trim)
             rows[name].append(m)
         rows["continued layer"].append(one_run(bench, before, False, True, model=r.context.backbone)[1])
+        rows["nested export"].append(one_run(bench, before, False, True, model=nested)[1])
     med = {name: {k: statistics.median(m[k] for m in ms) for k in ms[0]} for name, ms in rows.items()}
     base = med["rewrites on, full width"]
     print(f"full SFT of byte-lm on camel, 3 epochs of 16 steps (batch 32); medians of {args.repeats}")
@@ -71,6 +85,9 @@ def main(argv=None) -> int:
     for name, m in med.items():
         print(f"{name:26s} {m['wall']:7.2f} {m['first_epoch']:12.2f} {m['ms_per_step']:8.1f} "
               f"{base['wall'] / m['wall']:14.2f}")
+    flat, old = med["rewrites off, trimmed"], med["nested export"]
+    print(f"flat export (utils.hub.export) vs nested: {old['wall'] / flat['wall']:.2f}x wall per run "
+          f"({old['wall'] - flat['wall']:.2f} s less, mostly tracing the backward pass)")
     return 0
 
 

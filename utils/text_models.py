@@ -229,18 +229,3 @@ def make_encoder(weights: dict | None = None, config: MiniLMConfig = MiniLMConfi
     if weights is not None:
         model.set_weights(hf_to_keras(weights, config))
     return model
-
-
-def export(out_encoder: Path, out_preprocessor: Path, seq_len: int = SEQ_LEN) -> dict:
-    """Build both SavedModels from the installed weights; returns facts for model.json."""
-    import tensorflow as tf
-
-    folder = weights_folder()
-    weights = load_weights(folder)
-    vocab = read_vocab(folder)
-    encoder = make_encoder(weights)
-    tf.saved_model.save(encoder, str(out_encoder))
-    preprocessor = make_preprocessor(vocab, seq_len)
-    tf.saved_model.save(preprocessor, str(out_preprocessor))
-    return {"sha256": SHA256, "package": PACKAGE, "vocab_size": len(vocab), "seq_len": seq_len,
-            "parameters": int(sum(np.prod(w.shape) for w in encoder.weights))}

@@ -3,6 +3,7 @@
     python -m utils.zoo list
     python -m utils.zoo build digits-convnet [--out DIR]
     python -m utils.zoo build --missing          # everything not built yet (used by make)
+    python -m utils.zoo reexport byte-lm         # the same weights, saved again after a change to the export
 
 A digits model is a small convnet (no BatchNorm) pretrained on task A, exported in the
 TF-Hub "reusable SavedModel" form: ``hub.KerasLayer(path, trainable=True)`` loads it as a
@@ -26,9 +27,20 @@ from pathlib import Path
 import numpy as np
 
 from . import data
-from .catalog import BUNDLED, CARD_FILE, HEAD_FILE, META_FILE, ByteLMRecipe, DigitsRecipe, MiniLMRecipe, is_built
+from .catalog import (
+    BUNDLED,
+    CARD_FILE,
+    HEAD_FILE,
+    META_FILE,
+    ByteLMRecipe,
+    DigitsRecipe,
+    MiniLMRecipe,
+    is_built,
+    read_meta,
+)
 from .common import seed_everything
 from .data import translate_and_noise
+from .hub import export as export_hub
 
 
 def digits_feature_extractor(input_shape=(8, 8, 1), feature_dim: int = 64):
@@ -118,7 +130,7 @@ def build_digits(recipe: DigitsRecipe, out_dir: Path, name: str) -> dict:
     }
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    tf.saved_model.save(backbone, str(out_dir))
+    export_hub(backbone, out_dir, tf.TensorSpec([None, *task.input_shape], tf.float32))
     kernel, bias = (w.numpy() for w in head.weights)
     np.savez(out_dir / HEAD_FILE, kernel=kernel, bias=bias)
     (out_dir / META_FILE).write_text(json.dumps(meta, indent=2) + "\n")
@@ -180,7 +192,7 @@ def build_minilm(recipe: MiniLMRecipe, out_dir: Path, name: str) -> dict:
     folder = tm.weights_folder()
     if recipe.part == "encoder":
         encoder = tm.make_encoder(tm.load_weights(folder))
-        tf.saved_model.save(encoder, str(out_dir))
+        export_hub(encoder, out_dir, tf.TensorSpec([None, None], tf.int32))
         meta = {"kind": "text_embedding", "input_shape": [None, None], "input_dtype": "int32",
                 "feature_dim": 384, "parameters": int(sum(np.prod(w.shape) for w in encoder.weights)),
                 "preprocessor": "minilm-l6-preprocess"}
@@ -270,7 +282,7 @@ def build_byte_lm(recipe: ByteLMRecipe, out_dir: Path, name: str) -> dict:
         "recipe": recipe.__dict__,
         "built_with": built_with,
     }
-    tf.saved_model.save(model, str(out_dir))
+    export_hub(model, out_dir, tf.TensorSpec([None, None], tf.int32))
     (out_dir / META_FILE).write_text(json.dumps(meta, indent=2) + "\n")
     (out_dir / CARD_FILE).write_text(_byte_lm_card(meta))
     return meta
@@ -336,6 +348,56 @@ def build(name: str, out_dir: Path | None = None) -> dict:
     raise NotImplementedError(f"no builder for recipe {type(model.recipe).__name__}")
 
 
+def architecture(name: str):
+    """The untrained tf_keras model of bundled model ``name`` (its recipe's architecture): what ``reexport`` fills."""
+    from . import lm
+    from . import text_models as tm
+
+    recipe, meta = BUNDLED[name].recipe, read_meta(BUNDLED[name].path)
+    if isinstance(recipe, DigitsRecipe):
+        return digits_feature_extractor(tuple(meta["input_shape"][1:]), recipe.feature_dim)
+    if isinstance(recipe, MiniLMRecipe) and recipe.part == "encoder":
+        return tm.make_encoder()
+    if isinstance(recipe, ByteLMRecipe) and recipe.part == "model":
+        return lm.make_lm(recipe)
+    raise ValueError(f"{name!r} has no weights to export again (a preprocessor is built, not trained): build it")
+
+
+def reexport(name: str) -> None:
+    """Write bundled model ``name``'s SavedModel again from its own weights with today's ``hub.export`` (no training),
+    after a change to the export format; model.json, the card and the head stay. Refuses when the outputs of the
+    new SavedModel differ from the old one's on a sample batch."""
+    import shutil
+    import tempfile
+
+    import tensorflow as tf
+
+    folder = BUNDLED[name].path
+    meta = read_meta(folder)
+    old = tf.saved_model.load(str(folder))
+    model = architecture(name)
+    if [tuple(v.shape) for v in old.variables] != [tuple(w.shape) for w in model.weights]:
+        raise ValueError(f"the weights in {folder} do not fit {name!r}'s architecture: build it again")
+    for w, v in zip(model.weights, old.variables):
+        w.assign(v)
+    spec = tf.TensorSpec([None, *meta["input_shape"][1:]], tf.as_dtype(meta["input_dtype"]))
+    shape = [4, *(16 if d is None else d for d in meta["input_shape"][1:])]
+    rng = np.random.default_rng(0)
+    sample = (rng.integers(1, 250, shape) if spec.dtype.is_integer else rng.random(shape)).astype(spec.dtype.as_numpy_dtype)
+    with tempfile.TemporaryDirectory() as tmp:
+        export_hub(model, tmp, spec)
+        new = tf.saved_model.load(tmp)
+        gap = float(np.abs(new(sample).numpy() - old(sample, training=False).numpy()).max())
+        if gap > 0:
+            raise RuntimeError(f"{name!r} exported again gives other outputs (largest difference {gap:g}); kept the old one")
+        for part in ("saved_model.pb", "fingerprint.pb", "variables"):
+            target = folder / part
+            if target.is_dir():
+                shutil.rmtree(target)
+            target.unlink(missing_ok=True)
+            shutil.move(str(Path(tmp) / part), str(target))
+
+
 def build_tf1_example(out_dir: Path, feature_dim: int = 16) -> Path:
     """A tiny model in the TF1 format, as the article's ``inception_v3/feature_vector/1`` is: a graph with
     variables and a ``default`` signature (images float32 [N, 8, 8, 1] -> features [N, feature_dim]), saved with
@@ -370,11 +432,18 @@ def main(argv=None) -> int:
     b.add_argument("names", nargs="*", help=f"any of: {', '.join(BUNDLED)}")
     b.add_argument("--missing", action="store_true", help="build every bundled model that is not built yet")
     b.add_argument("--out", type=Path, help="output folder (one model only); default data/models/NAME")
+    r = sub.add_parser("reexport", help="write a built model's SavedModel again from its weights (no training)")
+    r.add_argument("names", nargs="+", help=f"any of: {', '.join(BUNDLED)}")
     args = parser.parse_args(argv)
 
     if args.command == "list":
         for m in BUNDLED.values():
             print(f"{m.name:24s} {'built' if is_built(m.name) else 'missing':8s} {m.summary}")
+        return 0
+    if args.command == "reexport":
+        for n in args.names:
+            reexport(n)
+            print(f"exported {n} again -> {BUNDLED[n].path}")
         return 0
     names = list(args.names) or (list(BUNDLED) if args.missing else [])
     if not names:
