@@ -28,3 +28,35 @@ def test_linear_probe_separates_separable_data_and_fails_on_noise():
 def test_mean_std():
     assert metrics.mean_std([1, 2, 3]) == {"mean": 2.0, "std": pytest.approx(1.0), "n": 3, "values": [1.0, 2.0, 3.0]}
     assert metrics.mean_std([0.5])["std"] == 0.0
+
+
+def test_spearman_gives_tied_scores_their_average_rank():
+    scores = np.array([0, 0, 1, 1, 2, 2], float)
+    assert metrics.spearman(scores, scores) == pytest.approx(1.0)
+    assert metrics.spearman(np.array([1, 2, 3, 4, 5, 6.0]), scores) == pytest.approx(0.956, abs=1e-3)
+
+
+def test_mean_reciprocal_rank_counts_distractors_and_rivals_of_the_same_topic_only():
+    from utils.text_tasks import mean_reciprocal_rank
+
+    e = np.eye(4)
+    a, b = e[:2], e[:2] + 0.1 * e[2]          # each a is nearest its own b
+    topics = ["x", "y"]
+    assert mean_reciprocal_rank(a, b, topics, e[3:4], ["x"]) == pytest.approx(1.0)
+    assert mean_reciprocal_rank(a, b, topics, e[0:1], ["x"]) == pytest.approx((1 / 2 + 1) / 2)  # beats a's own b
+    assert mean_reciprocal_rank(a, b, topics, e[0:1], ["z"]) == pytest.approx(1.0)  # another topic: no rival
+    swapped = b[::-1]                          # a's own b is now the other sentence
+    assert mean_reciprocal_rank(a, swapped, ["x", "x"], e[3:4], ["x"]) == pytest.approx(1 / 2)
+
+
+def test_logistic_probe_chooses_its_penalty_on_validation_and_reports_test():
+    rng = np.random.default_rng(0)
+    centres = rng.normal(size=(4, 16)) * 1.5
+    y = np.repeat(np.arange(4), 60)
+    x = centres[y] + rng.normal(size=(240, 16))
+    yt = np.repeat(np.arange(4), 25)
+    xt = centres[yt] + rng.normal(size=(100, 16))
+    probe = metrics.logistic_probe(x, y, xt, yt)
+    assert probe["C"] in (0.1, 1.0, 10.0, 100.0) and probe["test"] >= 0.9 and probe["val"] >= 0.85
+    noise = metrics.logistic_probe(rng.normal(size=(240, 16)), y, xt, yt)  # features that carry no label
+    assert noise["test"] <= 0.45

@@ -47,3 +47,48 @@ def test_smaller_sets_stay_balanced():
     assert len(a) == 120 and set(collections.Counter(topics).values()) == {10}
     xtr, ytr, xte, yte, _ = text_tasks.labelled("topics", "topic", fraction=0.5)
     assert set(collections.Counter(ytr).values()) == {20} and set(collections.Counter(yte).values()) == {10}
+
+
+def _all_sentences_but(skip: str) -> set:
+    """Every sentence of data/text/ outside the file ``skip``."""
+    out = set()
+    if skip != "paraphrases":
+        a, b, _ = text_tasks.paraphrase_pairs()
+        out |= set(a + b)
+    for name in ("intents", "topics"):
+        out |= {r["text"] for r in text_tasks.read_csv(name)}
+    if skip != "distractors":
+        out |= set(text_tasks.distractors()[0])
+    if skip != "similarity":
+        a, b, _ = text_tasks.similarity_pairs()
+        out |= set(a + b)
+    return out
+
+
+def test_distractors_share_topic_and_words_with_their_pair_but_are_new_sentences():
+    rows = text_tasks.read_csv("distractors")
+    pairs = {r["id"]: r for r in text_tasks.read_csv("paraphrases")}
+    assert len(rows) == 48 and set(collections.Counter(r["topic"] for r in rows).values()) == {4}
+    assert all(r["id"] in pairs and pairs[r["id"]]["topic"] == r["topic"] for r in rows)
+    shared = [len(set(words(r["distractor"])) & set(words(pairs[r["id"]]["sentence_a"]))) for r in rows]
+    assert sum(n >= 2 for n in shared) >= 40  # most reuse words of the sentence they imitate: lexically hard
+    others = _all_sentences_but("distractors")
+    assert not {r["distractor"] for r in rows} & others
+    for r in rows:  # a distractor must not be a paraphrase of another sentence of the data
+        t = set(words(r["distractor"]))
+        assert all(len(t & set(words(s))) / len(t | set(words(s))) <= 0.6 for s in others), r["distractor"]
+
+
+def test_graded_pairs_cover_every_score_evenly_and_are_new_sentences():
+    a, b, scores = text_tasks.similarity_pairs()
+    assert len(a) == 60 and collections.Counter(scores.tolist()) == {float(s): 10 for s in range(6)}
+    others = _all_sentences_but("similarity")
+    assert len(set(a + b)) == 120 and not set(a + b) & others
+    for x in a + b:
+        t = set(words(x))
+        assert all(len(t & set(words(s))) / len(t | set(words(s))) <= 0.6 for s in others), x
+    for x, y, s in zip(a, b, scores):  # unrelated pairs share no content word; same-meaning pairs differ in wording
+        if s == 0:
+            assert len(set(words(x)) & set(words(y)) - {"the", "a", "of", "on", "in", "at", "is", "for"}) == 0, x
+        if s == 5:
+            assert x.lower() != y.lower()

@@ -61,3 +61,21 @@ def test_a_wrong_weights_file_is_refused(tmp_path):
 def test_loading_the_preprocessor_registers_tensorflow_text_ops():
     meta = catalog.read_meta(catalog.BUNDLED["minilm-l6-preprocess"].path)
     assert meta["kind"] == "text_preprocessor" and meta["seq_len"] == 32 and meta["sha256"] == text_models.SHA256
+
+
+def test_general_ability_metrics_separate_the_pretrained_encoder_from_a_damaged_one(pair):
+    """The graded set and the hard distractors measure something: the real encoder ranks graded pairs close to
+    their scores and is fooled by some distractors; an encoder whose embeddings are noise scores near 0 on both."""
+    from utils import text_tasks
+
+    preprocessor, encoder = pair
+    bench = text_tasks.TextBench.build(preprocessor, encoder, general_fraction=1 / 3)
+    g = bench.general_ability(encoder)
+    assert g["sts"] >= 0.85 and g["spearman"] == pytest.approx(1.0)
+    para, _, _, distractors, _ = bench.general_embeddings(encoder)
+    n = len(bench.para_a)
+    without = text_tasks.mean_reciprocal_rank(para[:n], para[n:], bench.para_topics, distractors[:0], [])
+    assert 0.8 <= g["para_mrr"] < without  # some distractors rank above a paraphrase
+    rng = np.random.default_rng(0)
+    noise = bench.general_ability(lambda ids: rng.normal(size=(len(ids), 384)).astype(np.float32))
+    assert abs(noise["sts"]) < 0.45 and noise["para_mrr"] < 0.4  # 60 pairs: chance spread about 0.13

@@ -3,6 +3,8 @@
 Data (``data/text/``, written for this workbook, see its DATA_CARD.md):
     intents.csv      customer-support messages, 8 intents, 95 train / 30 test each (the fine-tuning task)
     paraphrases.csv  240 paraphrase pairs over 12 topics unrelated to support (retrieval of the paraphrase)
+    distractors.csv  48 hard distractors: same topic and words as a paraphrase pair's sentence, another meaning
+    similarity.csv   60 sentence pairs with a similarity score 0-5 written for each (graded similarity)
     topics.csv       480 sentences over 8 topics, 40 train / 20 test each (a linear probe of the embeddings)
 
 ``TextBench`` tokenises everything once and ``evaluator()`` returns the function the runner
@@ -10,6 +12,8 @@ Data (``data/text/``, written for this workbook, see its DATA_CARD.md):
 
     B            intent accuracy of the new head (the new task)
     retrieval    paraphrase retrieval top-1: for each sentence a, is its own b the nearest of all b's?
+    para_mrr     mean reciprocal rank of each a's own b among the b's and the hard distractors of its topic
+    sts          Spearman correlation of the cosine similarity of the graded pairs with their 0-5 scores
     topic_probe  accuracy of a ridge probe re-fitted on the topic sentences' embeddings
     spearman     Spearman correlation between all pairwise cosine similarities of the paraphrase
                  sentences now and under the original model (1.0 = the geometry is unchanged)
@@ -67,6 +71,18 @@ def paraphrase_pairs(folder: Path | None = None, fraction: float = 1.0):
     return [r["sentence_a"] for r in rows], [r["sentence_b"] for r in rows], [r["topic"] for r in rows]
 
 
+def distractors(folder: Path | None = None):
+    """(distractor sentences, their topics): same topic and many of the words of a paraphrase pair, another meaning."""
+    rows = read_csv("distractors", folder)
+    return [r["distractor"] for r in rows], [r["topic"] for r in rows]
+
+
+def similarity_pairs(folder: Path | None = None):
+    """(sentences a, sentences b, scores float [N]) of the graded-similarity set (0 unrelated ... 5 same meaning)."""
+    rows = read_csv("similarity", folder)
+    return [r["sentence_a"] for r in rows], [r["sentence_b"] for r in rows], np.array([float(r["score"]) for r in rows])
+
+
 def tokenize(preprocessor, texts) -> np.ndarray:
     """int32 ids [N, L] from a preprocessor (``utils.hub.load("minilm-l6-preprocess")``), in batches."""
     import tensorflow as tf
@@ -99,6 +115,20 @@ def retrieval_top1(a, b) -> float:
     return float(np.mean(np.argmax(a @ b.T, axis=1) == np.arange(len(a))))
 
 
+def mean_reciprocal_rank(a, b, topics_ab, distractors, topics_d) -> float:
+    """For each row of ``a``: 1 / the rank of its own row of ``b`` by cosine similarity among the rows of ``b`` and
+    of ``distractors`` with the same topic; the mean over ``a``. 1.0: every paraphrase ranked first."""
+    unit = lambda x: x / np.linalg.norm(x, axis=1, keepdims=True)  # noqa: E731
+    a, b, d = unit(np.asarray(a)), unit(np.asarray(b)), unit(np.asarray(distractors))
+    topics_ab, topics_d = np.asarray(topics_ab), np.asarray(topics_d)
+    others = np.arange(len(a))
+    ranks = np.empty(len(a))
+    for i, topic in enumerate(topics_ab):
+        rivals = np.concatenate([b[(topics_ab == topic) & (others != i)] @ a[i], d[topics_d == topic] @ a[i]])
+        ranks[i] = 1 + np.sum(rivals > b[i] @ a[i])
+    return float(np.mean(1.0 / ranks))
+
+
 def pairwise_similarities(x) -> np.ndarray:
     """Cosine similarities of every unordered pair of rows (the upper triangle, flattened)."""
     x = x / np.linalg.norm(x, axis=1, keepdims=True)
@@ -118,6 +148,12 @@ class TextBench:
     topic_train_y: np.ndarray
     topic_test: np.ndarray
     topic_test_y: np.ndarray
+    para_topics: np.ndarray = field(default=None, repr=False)
+    distractors: np.ndarray = field(default=None, repr=False)
+    distractor_topics: np.ndarray = field(default=None, repr=False)
+    sts_a: np.ndarray = field(default=None, repr=False)
+    sts_b: np.ndarray = field(default=None, repr=False)
+    sts_scores: np.ndarray = field(default=None, repr=False)
     reference: np.ndarray = field(default=None, repr=False)
 
     @classmethod
@@ -139,31 +175,42 @@ class TextBench:
         longest = int(max((task.x_train != 0).sum(1).max(), (task.x_test != 0).sum(1).max()))
         task = data.Task(task.name, task.x_train[:, :longest], task.y_train, task.x_test[:, :longest], task.y_test,
                          task.num_classes, task.description)  # no column of padding only: faster, same results
-        a, b, _ = paraphrase_pairs(folder, general_fraction)
+        a, b, topics = paraphrase_pairs(folder, general_fraction)
         ttr, ttr_y, tte, tte_y, _ = labelled("topics", "topic", folder, general_fraction)
+        d, d_topics = distractors(folder)
+        sa, sb, scores = similarity_pairs(folder)
         bench = cls(task, names, tokenize(preprocessor, a), tokenize(preprocessor, b), tokenize(preprocessor, ttr),
-                    ttr_y, tokenize(preprocessor, tte), tte_y)
+                    ttr_y, tokenize(preprocessor, tte), tte_y, np.array(topics), tokenize(preprocessor, d),
+                    np.array(d_topics), tokenize(preprocessor, sa), tokenize(preprocessor, sb), scores)
         if encoder is not None:
             bench.reference = pairwise_similarities(bench.general_embeddings(encoder)[0])
         return bench
 
     def general_embeddings(self, encoder):
-        """(paraphrase sentences a+b, topic train, topic test) embeddings under ``encoder``."""
-        para = embed(encoder, np.concatenate([self.para_a, self.para_b]))
-        return para, embed(encoder, self.topic_train), embed(encoder, self.topic_test)
+        """(paraphrase sentences a+b, topic train, topic test, distractors, graded pairs a+b) embeddings under
+        ``encoder``, computed in one pass (batches of similar length)."""
+        parts = [np.concatenate([self.para_a, self.para_b]), self.topic_train, self.topic_test, self.distractors,
+                 np.concatenate([self.sts_a, self.sts_b])]
+        width = max(p.shape[1] for p in parts)
+        flat = embed(encoder, np.concatenate([np.pad(p, ((0, 0), (0, width - p.shape[1]))) for p in parts]))
+        return tuple(np.split(flat, np.cumsum([len(p) for p in parts])[:-1]))
 
     def general_ability(self, encoder) -> dict:
-        """retrieval, topic_probe and spearman (the latter needs ``reference``) of an encoder (callable on ids)."""
-        para, ttr, tte = self.general_embeddings(encoder)
-        n = len(self.para_a)
+        """retrieval, para_mrr, sts, topic_probe and spearman (the latter needs ``reference``) of an encoder
+        (callable on ids)."""
+        para, ttr, tte, dis, sts = self.general_embeddings(encoder)
+        n, m = len(self.para_a), len(self.sts_a)
+        unit = sts / np.linalg.norm(sts, axis=1, keepdims=True)
         out = {"retrieval": retrieval_top1(para[:n], para[n:]),
+               "para_mrr": mean_reciprocal_rank(para[:n], para[n:], self.para_topics, dis, self.distractor_topics),
+               "sts": metrics.spearman(np.einsum("nd,nd->n", unit[:m], unit[m:]), self.sts_scores),
                "topic_probe": metrics.linear_probe_accuracy(ttr, self.topic_train_y, tte, self.topic_test_y)}
         if self.reference is not None:
             out["spearman"] = metrics.spearman(pairwise_similarities(para), self.reference)
         return out
 
     def evaluator(self):
-        """evaluate(ctx) -> {B, retrieval, topic_probe, spearman} for ``utils.train.finetune(evaluator=...)``."""
+        """evaluate(ctx) -> {B, retrieval, para_mrr, sts, topic_probe, spearman} for ``utils.train.finetune(evaluator=...)``."""
 
         import tensorflow as tf
 
