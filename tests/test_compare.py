@@ -91,3 +91,19 @@ def test_a_given_run_is_used_for_its_entry_and_every_run_is_handed_out():
         compare.compare("permute", seeds=1, epochs=1, suite=suite, progress=False, given=[done], learning_rate=1e-2)
     with pytest.raises(ValueError, match="not a run of this comparison"):
         compare.compare("permute", seeds=1, epochs=1, suite=[[M.FullFineTuning()]], progress=False, given=[done])
+
+
+def test_rows_report_the_steps_of_the_weights_they_measure_and_outside_rows_join_the_table():
+    suite = [[M.FrozenBackbone()], [M.EarlyStopping(patience=1, validation_fraction=0.2)]]
+    runs = {}
+    s = compare.compare("permute", seeds=1, epochs=3, suite=suite, progress=False,
+                        on_run=lambda rid, seed, r: runs.setdefault(rid, r))
+    steps = {rid: s["methods"][rid]["metrics"]["steps"]["values"][0] for rid in runs}
+    assert steps["frozen"] == runs["frozen"].steps == 3 * -(-len(runs["frozen"].context.train_y) // 32)
+    es = runs["early-stopping(patience=1,validation_fraction=0.2)"]
+    per_epoch = -(-len(es.context.train_y) // 32)  # after the validation share was held out
+    assert steps[es.id] == es.extra["early_stopping"]["best_epoch"] * per_epoch <= es.steps
+    compare.add_row(s, "probe", {k: 0.5 for k in s["keys"]})
+    assert s["methods"]["probe"]["metrics"]["steps"]["mean"] == 0 and "probe" in compare.table(s)
+    with pytest.raises(ValueError, match="lacks"):
+        compare.add_row(s, "half", {"B": 0.5})

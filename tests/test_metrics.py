@@ -52,11 +52,13 @@ def test_mean_reciprocal_rank_counts_distractors_and_rivals_of_the_same_topic_on
 def test_logistic_probe_chooses_its_penalty_on_validation_and_reports_test():
     rng = np.random.default_rng(0)
     centres = rng.normal(size=(4, 16)) * 1.5
-    y = np.repeat(np.arange(4), 60)
-    x = centres[y] + rng.normal(size=(240, 16))
-    yt = np.repeat(np.arange(4), 25)
-    xt = centres[yt] + rng.normal(size=(100, 16))
-    probe = metrics.logistic_probe(x, y, xt, yt)
-    assert probe["C"] in (0.1, 1.0, 10.0, 100.0) and probe["test"] >= 0.9 and probe["val"] >= 0.85
-    noise = metrics.logistic_probe(rng.normal(size=(240, 16)), y, xt, yt)  # features that carry no label
+
+    def draw(n):
+        y = np.repeat(np.arange(4), n)
+        return centres[y] + rng.normal(size=(4 * n, 16)), y
+
+    (x, y), (xv, yv), (xt, yt) = draw(40), draw(15), draw(25)
+    probe = metrics.logistic_probe(x, y, xv, yv, xt, yt)
+    assert probe["C"] in (0.01, 0.1, 1.0, 10.0, 100.0) and probe["test"] >= 0.9 and probe["val"] >= 0.85
+    noise = metrics.logistic_probe(rng.normal(size=(160, 16)), y, xv, yv, xt, yt)  # features that carry no label
     assert noise["test"] <= 0.45

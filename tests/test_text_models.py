@@ -70,6 +70,9 @@ def test_general_ability_metrics_separate_the_pretrained_encoder_from_a_damaged_
 
     preprocessor, encoder = pair
     bench = text_tasks.TextBench.build(preprocessor, encoder, general_fraction=1 / 3)
+    t = bench.intents  # a fifth of each intent's training messages is the validation split, never trained on
+    assert set(np.bincount(t.y_val)) == {19} and set(np.bincount(t.y_train)) == {76}
+    assert not {r.tobytes() for r in t.x_val} & {r.tobytes() for r in t.x_train}
     g = bench.general_ability(encoder)
     assert g["sts"] >= 0.85 and g["spearman"] == pytest.approx(1.0)
     para, _, _, distractors, _ = bench.general_embeddings(encoder)

@@ -115,7 +115,7 @@ def compare(task="permute", seeds: int = 3, epochs: int = PROTOCOL.epochs, suite
             before = before or {k: v for k, v in r.before.items()
                                 if k in (*keys, *EXTRA_KEYS) and k not in ("B", "B_val")} or dict(r.before)
             for row_methods, m in rows_of(methods, r):
-                _add(rows, row_methods, overrides, m, keys, r.train_seconds, seed)
+                _add(rows, row_methods, overrides, m, keys, r.train_seconds, seed, steps_of(r))
             if on_run is not None:
                 on_run(entry_id(entry), seed, r)
             bar.update(1)
@@ -154,7 +154,13 @@ def _given_runs(given, suite, seeds, settings: dict) -> dict:
     return reused
 
 
-def _add(rows: dict, methods: list, overrides: dict, measured: dict, keys, seconds: float, seed: int) -> None:
+def steps_of(result) -> int:
+    """Optimizer steps that made the weights a run reports: with early stopping, those up to its best epoch."""
+    return int(result.extra.get("early_stopping", {}).get("best_step", result.steps))
+
+
+def _add(rows: dict, methods: list, overrides: dict, measured: dict, keys, seconds: float, seed: int,
+         steps: int) -> None:
     """Append one seed's numbers to the record of (methods, overrides), creating it on first sight. A run
     already recorded for this seed is not added twice (two WiSE-FT dials share their alpha = 1 end: the same
     training, so the same numbers)."""
@@ -163,13 +169,26 @@ def _add(rows: dict, methods: list, overrides: dict, measured: dict, keys, secon
     row = rows.setdefault(rid, {
         "id": rid, "label": display_label(methods, overrides), "methods": M.records(methods), "options": overrides,
         "needs_task_a_data": any(m.needs_task_a_data for m in methods), "seeds": [],
-        "metrics": {k: [] for k in (*shown, "train_seconds")}})
+        "metrics": {k: [] for k in (*shown, "train_seconds", "steps")}})
     if seed in row["seeds"]:
         return
     row["seeds"].append(seed)
     for k in shown:
         row["metrics"][k].append(measured[k])
     row["metrics"]["train_seconds"].append(seconds)
+    row["metrics"]["steps"].append(steps)
+
+
+def add_row(summary: dict, label: str, measured: dict, steps: int = 0) -> None:
+    """Add a row measured outside the runner (e.g. a probe fitted on frozen features) to ``summary``, one value per
+    metric, so that tables and plots show it beside the runs; ``steps``: optimizer steps it took (0: none)."""
+    keys = summary.get("keys", list(KEYS))
+    missing = [k for k in keys if k not in measured]
+    if missing:
+        raise ValueError(f"row {label!r} lacks {missing}: give every metric of the summary ({keys})")
+    values = {**{k: measured[k] for k in keys}, "steps": steps, "train_seconds": 0.0}
+    summary["methods"][label] = {"id": label, "label": label, "methods": [], "options": {}, "needs_task_a_data": False,
+                                 "seeds": [], "metrics": {k: metrics.mean_std([v]) for k, v in values.items()}}
 
 
 def code_and_results(summary: dict, keys=("A_head", "B")) -> str:
@@ -198,13 +217,14 @@ def table(summary: dict) -> str:
     head = f"{'method':34s} " + " ".join(f"{names.get(k, k):>14s}" for k in keys)
     retained = "A_head" in keys and "A_head" in before
     lines = [f"task {summary['task']}, mean ± sample std over {summary['seeds']} seed(s); pretrained: {pre}",
-             head + (f" {'retention':>9s}" if retained else "") + f" {'s/run':>6s}"]
+             head + (f" {'retention':>9s}" if retained else "") + f" {'steps':>6s} {'s/run':>6s}"]
     rows = sorted(summary["methods"].values(), key=lambda r: -r["metrics"][keys[0]]["mean"])
     for row in rows:
         m = row["metrics"]
         cells = " ".join(f"{m[k]['mean']:.3f}±{m[k]['std']:.3f}".rjust(14) for k in keys)
         ret = f" {metrics.retention(before['A_head'], m['A_head']['mean']):9.3f}" if retained else ""
-        lines.append(f"{row['label']:34s} {cells}{ret} {m['train_seconds']['mean']:6.1f}")
+        steps = f"{m['steps']['mean']:6.0f}" if "steps" in m else " " * 6  # summaries saved before steps were
+        lines.append(f"{row['label']:34s} {cells}{ret} {steps} {m['train_seconds']['mean']:6.1f}")
     lines.append(f"wall time {summary['wall_seconds']:.0f} s")
     return "\n".join(lines)
 

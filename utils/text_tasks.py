@@ -10,7 +10,7 @@ Data (``data/text/``, written for this workbook, see its DATA_CARD.md):
 ``TextBench`` tokenises everything once and ``evaluator()`` returns the function the runner
 (``utils.train.finetune(evaluator=...)``) calls before and after fine-tuning:
 
-    B            intent accuracy of the new head (the new task)
+    B            intent accuracy of the new head (the new task); B_val on the validation split
     retrieval    paraphrase retrieval top-1: for each sentence a, is its own b the nearest of all b's?
     para_mrr     mean reciprocal rank of each a's own b among the b's and the hard distractors of its topic
     sts          Spearman correlation of the cosine similarity of the graded pairs with their 0-5 scores
@@ -30,6 +30,8 @@ import numpy as np
 from . import data, metrics, paths
 
 EVAL_BATCH = 128
+VAL_FRACTION = 0.2  # of each intent's training messages: the validation split
+VAL_SEED = 0
 
 
 def read_csv(name: str, folder: Path | None = None) -> list[dict]:
@@ -158,12 +160,15 @@ class TextBench:
 
     @classmethod
     def build(cls, preprocessor, encoder=None, folder: Path | None = None, intent_fraction: float = 1.0,
-              general_fraction: float = 1.0, intent_test_fraction: float = 1.0) -> TextBench:
+              general_fraction: float = 1.0, intent_test_fraction: float = 1.0,
+              val_fraction: float = VAL_FRACTION) -> TextBench:
         """Tokenise the CSVs; with ``encoder`` (the original model) also record the reference similarities.
 
         intent_fraction: share of the intent training examples kept (stratified); general_fraction: share of
         the paraphrase pairs and topic sentences kept (the first of each group): smaller is faster to measure;
-        intent_test_fraction: share of the intent test messages kept (the first of each intent).
+        intent_test_fraction: share of the intent test messages kept (the first of each intent);
+        val_fraction: share of the kept training messages of each intent held out as the validation split
+        (``x_val``, ``y_val``: for early stopping and every choice; the test split is only reported).
         """
         xtr, ytr, xte, yte, names = labelled("intents", "label", folder)
         if intent_test_fraction < 1:
@@ -173,8 +178,11 @@ class TextBench:
         if intent_fraction < 1:
             task = task.subset(intent_fraction)
         longest = int(max((task.x_train != 0).sum(1).max(), (task.x_test != 0).sum(1).max()))
-        task = data.Task(task.name, task.x_train[:, :longest], task.y_train, task.x_test[:, :longest], task.y_test,
-                         task.num_classes, task.description)  # no column of padding only: faster, same results
+        val = data.stratified_sample(task.y_train, val_fraction, seed=VAL_SEED)
+        fit = np.setdiff1d(np.arange(len(task.y_train)), val)
+        x = task.x_train[:, :longest]  # no column of padding only: faster, same results
+        task = data.Task(task.name, x[fit], task.y_train[fit], task.x_test[:, :longest], task.y_test,
+                         task.num_classes, task.description, x_val=x[val], y_val=task.y_train[val])
         a, b, topics = paraphrase_pairs(folder, general_fraction)
         ttr, ttr_y, tte, tte_y, _ = labelled("topics", "topic", folder, general_fraction)
         d, d_topics = distractors(folder)
@@ -210,7 +218,7 @@ class TextBench:
         return out
 
     def evaluator(self):
-        """evaluate(ctx) -> {B, retrieval, para_mrr, sts, topic_probe, spearman} for ``utils.train.finetune(evaluator=...)``."""
+        """evaluate(ctx) -> {B, B_val, retrieval, para_mrr, sts, topic_probe, spearman} for ``utils.train.finetune(evaluator=...)``."""
 
         import tensorflow as tf
 
@@ -228,6 +236,8 @@ class TextBench:
             else:
                 general = self.general_ability(ctx.features)
                 cache.update(initial=ctx.initial[0], general=general)
-            return {"B": metrics.accuracy(logits, self.intents.y_test), **general}
+            val = ctx.head(embed(ctx.features, self.intents.x_val)).numpy()
+            return {"B": metrics.accuracy(logits, self.intents.y_test), "B_val": metrics.accuracy(val, self.intents.y_val),
+                    **general}
 
         return evaluate

@@ -76,4 +76,6 @@ class EarlyStopping(Method):
         if self.best_weights is not None:
             for v, w in zip(ctx.backbone_variables + list(ctx.head.weights), self.best_weights):
                 v.assign(w)
-        ctx.extra["early_stopping"] = {"best_epoch": self.best_epoch, "stopped_epoch": self.stopped_epoch, "best_B_val": self.best}
+        steps_per_epoch = -(-len(ctx.train_y) // ctx.batch_size)
+        ctx.extra["early_stopping"] = {"best_epoch": self.best_epoch, "stopped_epoch": self.stopped_epoch,
+                                       "best_B_val": self.best, "best_step": self.best_epoch * steps_per_epoch}
