@@ -34,7 +34,7 @@ def test_run_overrides_are_part_of_the_id_and_rendered_in_the_label():
     assert compare.entry_id(entry) == "rehearsal(fraction=0.5)[epochs=20,learning_rate=0.005]"
     assert compare.display_label(*compare.entry_parts(entry)) == "rehearsal(50%)[20ep,lr=0.005]"
     assert compare.entry_id([M.LPFT(), M.LwF(1.0)]) == "lp-ft+lwf"
-    assert compare.display_label([M.EarlyStopping(1)], {}) == "full+early-stopping(p=1)"  # what it stops is said
+    assert compare.display_label([M.FullFineTuning(), M.EarlyStopping(1)], {}) == "full+early-stopping(p=1)"
     assert compare.display_label([M.LoRA(8), M.EarlyStopping(1)], {}) == "lora(r=8)+early-stopping(p=1)"
     assert compare.entry_id([M.LwF.paper()]) == "lwf(warmup_epochs=5,old_head_trains=True,t_squared=False)"
     assert compare.entry_id([M.EWC(0.1), M.LoRA(16)]) == "ewc(strength=0.1)+lora(rank=16)"

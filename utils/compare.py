@@ -223,7 +223,7 @@ def table(summary: dict) -> str:
         m = row["metrics"]
         cells = " ".join(f"{m[k]['mean']:.3f}±{m[k]['std']:.3f}".rjust(14) for k in keys)
         ret = f" {metrics.retention(before['A_head'], m['A_head']['mean']):9.3f}" if retained else ""
-        steps = f"{m['steps']['mean']:6.0f}" if "steps" in m else " " * 6  # summaries saved before steps were
+        steps = f"{m['steps']['mean']:6.0f}" if "steps" in m else " " * 6  # summaries saved before steps were kept
         lines.append(f"{row['label']:34s} {cells}{ret} {steps} {m['train_seconds']['mean']:6.1f}")
     lines.append(f"wall time {summary['wall_seconds']:.0f} s")
     return "\n".join(lines)

@@ -363,6 +363,20 @@ def architecture(name: str):
     raise ValueError(f"{name!r} has no weights to export again (a preprocessor is built, not trained): build it")
 
 
+def keras_model(name: str, loaded=None):
+    """Bundled model ``name`` as a tf_keras model (its recipe's ``architecture``) holding its built weights, read
+    from its SavedModel (or from ``loaded``, that SavedModel already loaded with ``tf.saved_model.load``)."""
+    import tensorflow as tf
+
+    loaded = loaded if loaded is not None else tf.saved_model.load(str(BUNDLED[name].path))
+    model = architecture(name)
+    if [tuple(v.shape) for v in loaded.variables] != [tuple(w.shape) for w in model.weights]:
+        raise ValueError(f"the weights in {BUNDLED[name].path} do not fit {name!r}'s architecture: build it again")
+    for w, v in zip(model.weights, loaded.variables):
+        w.assign(v)
+    return model
+
+
 def reexport(name: str) -> None:
     """Write bundled model ``name``'s SavedModel again from its own weights with today's ``hub.export`` (no training),
     after a change to the export format; model.json, the card and the head stay. Refuses when the outputs of the
@@ -375,11 +389,7 @@ def reexport(name: str) -> None:
     folder = BUNDLED[name].path
     meta = read_meta(folder)
     old = tf.saved_model.load(str(folder))
-    model = architecture(name)
-    if [tuple(v.shape) for v in old.variables] != [tuple(w.shape) for w in model.weights]:
-        raise ValueError(f"the weights in {folder} do not fit {name!r}'s architecture: build it again")
-    for w, v in zip(model.weights, old.variables):
-        w.assign(v)
+    model = keras_model(name, old)
     spec = tf.TensorSpec([None, *meta["input_shape"][1:]], tf.as_dtype(meta["input_dtype"]))
     shape = [4, *(16 if d is None else d for d in meta["input_shape"][1:])]
     rng = np.random.default_rng(0)

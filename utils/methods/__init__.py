@@ -58,11 +58,8 @@ def as_list(method) -> list[Method]:
 
 
 def label(methods) -> str:
-    """The display name of a (list of) method(s), e.g. ``rehearsal(10%)+ewc(λ=1)`` (tables and plots only); methods
-    that only decide when to stop say what they stop: ``full+early-stopping(p=1)``."""
-    methods = as_list(methods)
-    only_stopping = bool(methods) and all(m.key == "early-stopping" for m in methods)
-    return "+".join((["full"] if only_stopping else []) + [m.label for m in methods])
+    """The display name of a (list of) method(s), e.g. ``rehearsal(10%)+ewc(λ=1)`` (tables and plots only)."""
+    return "+".join(m.label for m in as_list(methods))
 
 
 def run_id(methods, overrides: dict | None = None) -> str:
