@@ -64,3 +64,32 @@ def test_subset_keeps_every_class_and_the_fraction():
 def test_unknown_task_names_the_choices():
     with pytest.raises(ValueError, match="permute, rot90, split"):
         data.task_pair("rotate")
+
+
+def test_row_lengths_count_up_to_the_last_real_id():
+    x = np.array([[5, 6, 0, 0], [5, 0, 7, 0], [0, 0, 0, 0], [1, 2, 3, 4]])
+    assert data.row_lengths(x, pad=0).tolist() == [2, 3, 0, 4]
+
+
+def test_length_batches_group_similar_lengths_and_keep_every_row_once():
+    rng = np.random.default_rng(0)
+    lengths = rng.integers(5, 26, 300)
+    order = rng.permutation(300)
+    out = data.length_batches(order, lengths, batch_size=32, rng=np.random.default_rng(1), group=4)
+    assert sorted(out.tolist()) == list(range(300))  # a rearrangement: each row once
+    # the last, partial batch (300 = 9 * 32 + 12) stays last and comes from the last group
+    assert set(out[288:].tolist()) <= set(order[256:].tolist())
+    longest = [lengths[out[i : i + 32]].max() for i in range(0, 288, 32)]
+    shuffled = [lengths[order[i : i + 32]].max() for i in range(0, 288, 32)]
+    assert np.mean(longest) < np.mean(shuffled) - 3  # less padding: what bucketing is for
+    # batches are shuffled, not sorted: the shortest batch is not always first
+    starts = [int(lengths[data.length_batches(order, lengths, 32, np.random.default_rng(s), 4)[:32]].max())
+              for s in range(8)]
+    assert len(set(starts)) > 1
+
+
+def test_bucket_without_pad_is_refused():
+    task = data.digits()
+    bad = data.Task("ids", task.x_train, task.y_train, task.x_test, task.y_test, 10, bucket=True)
+    with pytest.raises(data.InvalidDataError, match="set pad too"):
+        data.validate(bad)

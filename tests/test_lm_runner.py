@@ -102,3 +102,23 @@ def test_a_sequence_continues_from_a_given_first_stage_and_leaves_it_as_it_was(b
         lm_runs.sequence(("sort", "camel"), bench, first=plain, epochs=1, learning_rate=3e-3)
     with pytest.raises(ValueError, match="training"):
         lm_runs.sequence(("sort", "camel"), bench, replay=0.25, first=plain, epochs=1, learning_rate=1e-3)
+
+
+def test_a_bucketed_task_trains_on_batches_of_similar_length(bench, monkeypatch):
+    from dataclasses import replace
+
+    task = lm_tasks.skill_task("camel")
+    lengths = data.row_lengths(task.x_train, lm.PAD)
+    assert lengths.max() - lengths.min() > 10  # prompts of mixed lengths: bucketing has padding to save
+    orders = []
+    real = data.length_batches
+    monkeypatch.setattr(data, "length_batches", lambda *a, **k: orders.append((a[0], real(*a, **k))) or orders[-1][1])
+    r = lm_runs.sft(replace(task, bucket=True), bench=bench, epochs=2, learning_rate=1e-3)
+    assert len(orders) == 2 and r.steps == 2 * -(-len(task.y_train) // 32)
+
+    def padded(order):  # positions the model runs on in one epoch, batches trimmed to their longest row
+        return sum(int(lengths[order[i : i + 32]].max()) * len(order[i : i + 32]) for i in range(0, len(order), 32))
+
+    for shuffled, bucketed in orders:
+        assert sorted(bucketed.tolist()) == sorted(shuffled.tolist())
+        assert padded(bucketed) < 0.9 * padded(shuffled)

@@ -18,6 +18,7 @@ Task pairs (``task_pair(name)``):
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -40,6 +41,9 @@ class Task:
     [N, T], y int32 next-token targets [N, T] with -1 where nothing is scored, num_classes = the vocabulary).
     pad: for token ids padded at the end of each row, the padding id: the runner trims each batch to its longest
     row (``used_length``), so the model must not let padding change the outputs before it (causal or masked attention).
+    bucket: with ``pad``, the runner also batches rows of similar length together (``length_batches``), so that
+    trimming removes more padding. For rows of mixed lengths (the intents: 7 to 25 tokens) the transformer then
+    runs on about a quarter fewer positions.
     """
 
     name: str
@@ -53,6 +57,7 @@ class Task:
     y_val: np.ndarray | None = None
     kind: str = "classification"
     pad: int | None = None
+    bucket: bool = False
 
     @property
     def has_validation(self) -> bool:
@@ -108,14 +113,24 @@ def train_val_test_split(y: np.ndarray):
     return train[inner_train], train[inner_val], test
 
 
-def digits(classes=range(10)) -> Task:
-    """Task A: the UCI digits restricted to ``classes`` (relabelled 0..len(classes)-1)."""
+@functools.lru_cache(maxsize=1)
+def _digits_arrays() -> tuple[np.ndarray, np.ndarray, tuple]:
+    """The UCI digits as (x float32 [N, 8, 8, 1] in [0, 1], y int32 [N], (train, val, test) indices), read-only:
+    read and split once per process (a notebook builds the task for every run; each build took 0.1 s)."""
     from sklearn.datasets import load_digits
 
     bunch = load_digits()
     x = (bunch.images.astype(np.float32) / 16.0)[..., None]
     y = bunch.target.astype(np.int32)
-    train, val, test = train_val_test_split(y)
+    split = train_val_test_split(y)
+    for a in (x, y, *split):
+        a.flags.writeable = False
+    return x, y, split
+
+
+def digits(classes=range(10)) -> Task:
+    """Task A: the UCI digits restricted to ``classes`` (relabelled 0..len(classes)-1)."""
+    x, y, (train, val, test) = _digits_arrays()
     classes = list(classes)
     relabel = {c: i for i, c in enumerate(classes)}
 
@@ -206,6 +221,32 @@ def used_length(pad: int, *ids):
     return tf.shape(used)[0] - tf.argmax(tf.reverse(used, [0]), output_type=tf.int32)
 
 
+BUCKET_GROUP = 8  # batches per length-sorted group (Hugging Face's group_by_length sorts groups of 50)
+
+
+def row_lengths(x: np.ndarray, pad: int) -> np.ndarray:
+    """Each row's length: the index after its last id that is not ``pad`` (0 for a row of padding only)."""
+    used = np.asarray(x).reshape(len(x), -1) != pad
+    return np.where(used.any(axis=1), used.shape[1] - np.argmax(used[:, ::-1], axis=1), 0)
+
+
+def length_batches(order: np.ndarray, lengths: np.ndarray, batch_size: int, rng, group: int = BUCKET_GROUP) -> np.ndarray:
+    """``order`` (a shuffled epoch) rearranged so that each batch holds rows of similar length.
+
+    The order is cut into groups of ``group`` batches; each group is sorted by length and cut into batches; the
+    whole batches are then shuffled (``rng``), so short and long batches alternate through the epoch. A last,
+    partial batch stays last: the runner's batches are consecutive slices of ``batch_size`` rows. Each row
+    still appears once per epoch, in a random batch among rows of its length range.
+    """
+    order = np.asarray(order)
+    span = batch_size * group
+    chunks = [order[i : i + span] for i in range(0, len(order), span)]
+    ranked = np.concatenate([c[np.argsort(lengths[c], kind="stable")] for c in chunks]) if chunks else order
+    whole = len(ranked) // batch_size
+    batches = ranked[: whole * batch_size].reshape(whole, batch_size)[rng.permutation(whole)]
+    return np.concatenate([batches.reshape(-1), ranked[whole * batch_size :]])
+
+
 def validate(task: Task, role: str = "task") -> None:
     """Raise InvalidDataError, before any training, when ``task`` cannot be trained on.
 
@@ -214,6 +255,8 @@ def validate(task: Task, role: str = "task") -> None:
     the same example shape in every split.
     """
     where = f"{role} {task.name!r}"
+    if task.bucket and task.pad is None:
+        raise InvalidDataError(f"{where}: bucket=True batches rows by length, which needs the padding id: set pad too")
     if not isinstance(task.num_classes, (int, np.integer)) or task.num_classes < 2:
         raise InvalidDataError(f"{where}: num_classes must be an integer >= 2, got {task.num_classes!r}")
     splits = [("train", task.x_train, task.y_train), ("test", task.x_test, task.y_test)]

@@ -168,8 +168,12 @@ def _bert_layer_class():
 
         @staticmethod
         def _dense(x, params):
+            """x [N, L, in] @ kernel [in, out] + bias, as one 2-D matmul over the N * L rows: a batched matmul
+            against the shared kernel would make its gradient N per-sentence [in, out] products, then sum them."""
             kernel, bias = params
-            return tf.matmul(x, kernel) + bias
+            shape = tf.shape(x)
+            y = tf.matmul(tf.reshape(x, [-1, kernel.shape[0]]), kernel) + bias
+            return tf.reshape(y, tf.concat([shape[:-1], [kernel.shape[1]]], 0))
 
         def call(self, ids, training=None):
             c = self.config

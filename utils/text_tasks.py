@@ -182,7 +182,7 @@ class TextBench:
         fit = np.setdiff1d(np.arange(len(task.y_train)), val)
         x = task.x_train[:, :longest]  # no column of padding only: faster, same results
         task = data.Task(task.name, x[fit], task.y_train[fit], task.x_test[:, :longest], task.y_test,
-                         task.num_classes, task.description, x_val=x[val], y_val=task.y_train[val])
+                         task.num_classes, task.description, x_val=x[val], y_val=task.y_train[val], pad=0, bucket=True)
         a, b, topics = paraphrase_pairs(folder, general_fraction)
         ttr, ttr_y, tte, tte_y, _ = labelled("topics", "topic", folder, general_fraction)
         d, d_topics = distractors(folder)

@@ -570,6 +570,9 @@ class Run:
         ctx, n_train = self.ctx, len(self.ctx.train_y)
         t0 = time.perf_counter()
         order = ctx.np_rng.permutation(n_train)
+        if self.task_b.bucket:
+            lengths = data.row_lengths(ctx.train_x, self.task_b.pad)
+            order = data.length_batches(order, lengths, self.protocol.batch_size, ctx.np_rng)
         source_a = self.task_a if self.task_a is not None else self.task_b
         xa, ya = source_a.x_train[:0], source_a.y_train[:0]
         if self.n_replay:
