@@ -89,3 +89,17 @@ def test_reexport_keeps_the_outputs_and_refuses_other_weights(tmp_path, monkeypa
     monkeypatch.setattr(zoo, "architecture", lambda name: zoo.digits_feature_extractor((8, 8, 1), 32))
     with pytest.raises(ValueError, match="do not fit"):
         zoo.reexport("digits-convnet")
+
+
+def test_a_minilm_build_of_another_version_is_out_of_date(tmp_path, monkeypatch):
+    monkeypatch.setattr(catalog.paths, "MODELS_DIR", tmp_path)
+    for name in ("minilm-l6", "digits-convnet"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "saved_model.pb").write_bytes(b"")
+    (tmp_path / "digits-convnet" / catalog.META_FILE).write_text("{}")  # a recipe without a version: files suffice
+    assert catalog.is_built("digits-convnet")
+    for version, built in ((None, False), (1, False), (catalog.MiniLMRecipe.version, True)):
+        meta = {} if version is None else {"version": version}
+        (tmp_path / "minilm-l6" / catalog.META_FILE).write_text(json.dumps(meta))
+        assert catalog.is_built("minilm-l6") is built  # `make models` builds an older port again
+    assert catalog.read_meta(catalog.BUNDLED["minilm-l6"].path)["version"] == catalog.MiniLMRecipe.version

@@ -201,7 +201,7 @@ def build_minilm(recipe: MiniLMRecipe, out_dir: Path, name: str) -> dict:
         tf.saved_model.save(tm.make_preprocessor(tm.read_vocab(folder), recipe.seq_len), str(out_dir))
         meta = {"kind": "text_preprocessor", "input_shape": [None], "input_dtype": "string",
                 "output_shape": [None, recipe.seq_len], "encoder": "minilm-l6"}
-    meta = {"name": name, **meta, "seq_len": recipe.seq_len, "source": tm.PACKAGE, "sha256": tm.SHA256,
+    meta = {"name": name, **meta, "seq_len": recipe.seq_len, "version": recipe.version, "source": tm.PACKAGE, "sha256": tm.SHA256,
             "licence": "Apache-2.0 (sentence-transformers/all-MiniLM-L6-v2)",
             "built_with": {"tensorflow": tf.__version__, "python": platform.python_version()}}
     (out_dir / META_FILE).write_text(json.dumps(meta, indent=2) + "\n")
