@@ -169,6 +169,8 @@ class TextBench:
         intent_test_fraction: share of the intent test messages kept (the first of each intent);
         val_fraction: share of the kept training messages of each intent held out as the validation split
         (``x_val``, ``y_val``: for early stopping and every choice; the test split is only reported).
+        The intents task is padded with 0 and bucketed (``data.Task.pad``, ``bucket``): the runner batches messages
+        of similar length and trims each batch to its longest.
         """
         xtr, ytr, xte, yte, names = labelled("intents", "label", folder)
         if intent_test_fraction < 1:
