@@ -44,7 +44,7 @@ robust: models
 lab: models
 	$(PY) -m utils.lab
 
-bench: models  # about 35 minutes: the time budgets (notebooks, make test), method and LM step-time ratios, MiniLM speed
+bench: models  # about 40 minutes: the time budgets (notebooks, make test), method and LM step-time ratios, MiniLM speed
 	$(PY) benchmarks/bench_curriculum.py
 	$(PY) benchmarks/bench_methods.py --compare
 	$(PY) benchmarks/bench_lm.py

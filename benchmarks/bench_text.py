@@ -1,7 +1,7 @@
 """MiniLM-L6 on this machine: what each change to its training path saves, and its cost at 32, 64 and 128 tokens.
 
-    python benchmarks/bench_text.py            # about 5 minutes on 2 CPU cores
-    python benchmarks/bench_text.py --paths    # only the first table (about 3.5 minutes)
+    python benchmarks/bench_text.py            # about 8 minutes on 2 CPU cores
+    python benchmarks/bench_text.py --paths    # only the first table (about 6 minutes)
 
 1. The code paths, oldest first, each one change on top of the row above, run by the runner
    (``utils.train.finetune``: full fine-tuning of the intents, all 608 training messages, batch 32):
