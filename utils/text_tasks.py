@@ -97,7 +97,7 @@ def embed(encoder, ids, batch: int = EVAL_BATCH) -> np.ndarray:
     """Embeddings of ids [N, L] in the original order, computed on batches of similar length, each cut to its
     longest sentence: padding costs time (attention and every dense layer run on it) and changes nothing."""
     ids = np.asarray(ids)
-    lengths = np.sum(ids != 0, axis=1)
+    lengths = data.row_lengths(ids, 0)
     order = np.argsort(lengths, kind="stable")
     out = np.empty((len(ids), 0), np.float32)
     parts = []
