@@ -1,5 +1,6 @@
 import json
 
+import numpy as np
 import pytest
 
 from utils import compare
@@ -100,6 +101,7 @@ def test_rows_report_the_steps_of_the_weights_they_measure_and_outside_rows_join
     runs = {}
     s = compare.compare("permute", seeds=1, epochs=3, suite=suite, progress=False,
                         on_run=lambda rid, seed, r: runs.setdefault(rid, r))
+    assert runs["frozen"].context.backbone is not runs[next(k for k in runs if k != "frozen")].context.backbone  # kept: its own
     steps = {rid: s["methods"][rid]["metrics"]["steps"]["values"][0] for rid in runs}
     assert steps["frozen"] == runs["frozen"].steps == 3 * -(-len(runs["frozen"].context.train_y) // 32)
     es = runs["early-stopping(patience=1,validation_fraction=0.2)"]
@@ -109,3 +111,34 @@ def test_rows_report_the_steps_of_the_weights_they_measure_and_outside_rows_join
     assert s["methods"]["probe"]["metrics"]["steps"]["mean"] == 0 and "probe" in compare.table(s)
     with pytest.raises(ValueError, match="lacks"):
         compare.add_row(s, "half", {"B": 0.5})
+
+
+def test_runs_that_borrow_one_loaded_model_train_and_measure_as_if_each_loaded_its_own():
+    from utils.train import ModelPool, finetune
+
+    pool = ModelPool()
+    args = dict(task="permute", epochs=1, seed=0, eval_every=0, progress=False)
+    layer = finetune(method=[M.L2SP(0.1)], models=pool, **args).context.backbone  # its result is not kept
+    kept = finetune(method=[M.FullFineTuning()], models=pool, **args)
+    own = finetune(method=[M.FullFineTuning()], **args)
+    assert kept.context.backbone is layer and own.context.backbone is not layer  # lent again: loaded once
+    assert kept.final == own.final and kept.before == own.before  # reset to the pretrained weights before the run
+    for a, b in zip(kept.context.backbone.variables, own.context.backbone.variables):  # non-trainable ones too
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    trained = [v.numpy() for v in kept.context.backbone.variables]
+    other = finetune(method=[M.FrozenBackbone()], models=pool, **args)  # `kept` is held: a fresh copy, kept intact
+    assert other.context.backbone is not kept.context.backbone
+    assert all(np.array_equal(a, v.numpy()) for a, v in zip(trained, kept.context.backbone.variables))
+
+
+def test_a_comparison_loads_its_model_once_unless_a_callback_keeps_the_runs(monkeypatch):
+    from utils import hub
+
+    loads, real = [], hub.load
+    monkeypatch.setattr(hub, "load", lambda model, *a, **k: loads.append(model) or real(model, *a, **k))
+    compare.compare("permute", seeds=3, epochs=1, suite=[[M.FrozenBackbone()]], progress=False)
+    assert loads == ["digits-convnet"]
+    kept = []
+    compare.compare("permute", seeds=3, epochs=1, suite=[[M.FrozenBackbone()]], progress=False,
+                    on_run=lambda rid, seed, r: kept.append(r))
+    assert loads == ["digits-convnet"] * 4 and len({id(r.context.backbone) for r in kept}) == 3

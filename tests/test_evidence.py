@@ -21,6 +21,8 @@ def test_a_claim_that_holds_is_printed_with_its_margin_and_recorded(recording, c
     assert line.startswith("✓ B is learnt: 0.97 ± 0.010 over 3 seeds >= 0.9") and "= 7.0 sd" in line
     (entry,) = json.loads(recording.read_text())
     assert entry["passed"] and entry["n"] == 3 and entry["margin"] == pytest.approx(0.07) and entry["notebook"] == "09_demo"
+    evidence.check("B is learnt alike", [0.1 + 0.2, 0.3, 0.3], ">=", 0.2)  # the spread is float noise: no margin in sd
+    assert "sd)" not in capsys.readouterr().out
 
 
 def test_a_claim_that_fails_raises_with_the_numbers(recording):

@@ -82,3 +82,30 @@ def test_general_ability_metrics_separate_the_pretrained_encoder_from_a_damaged_
     rng = np.random.default_rng(0)
     noise = bench.general_ability(lambda ids: rng.normal(size=(len(ids), 384)).astype(np.float32))
     assert abs(noise["sts"]) < 0.45 and noise["para_mrr"] < 0.4  # 60 pairs: chance spread about 0.13
+
+
+def test_the_evaluator_measures_each_set_of_encoder_weights_once_and_applies_each_head(pair):
+    """WiSE-FT's whole-model and backbone-only dials share the encoder at each α: measured once, heads differ."""
+    from types import SimpleNamespace
+
+    import tf_keras as keras
+
+    preprocessor, encoder = pair
+    bench = text_tasks.TextBench.build(preprocessor, encoder, intent_fraction=0.2, general_fraction=1 / 3)
+    measured = []
+    general = bench.general_ability
+    bench.general_ability = lambda f: measured.append(1) or general(f)
+    heads = [keras.layers.Dense(8, kernel_initializer=keras.initializers.GlorotUniform(seed=s)) for s in (0, 1)]
+    for h in heads:
+        h.build((None, 384))
+    evaluate = bench.evaluator()
+    ctx = lambda head: SimpleNamespace(backbone_variables=encoder.trainable_variables, features=encoder, head=head)  # noqa: E731
+    first, other_head = evaluate(ctx(heads[0])), evaluate(ctx(heads[1]))
+    assert len(measured) == 1 and first["sts"] == other_head["sts"] and first["B"] != other_head["B"]
+    kept = [v.numpy() for v in encoder.trainable_variables]
+    try:
+        encoder.trainable_variables[-1].assign(kept[-1] + 0.5)  # another encoder: measured again
+        assert evaluate(ctx(heads[0]))["sts"] != first["sts"] and len(measured) == 2
+    finally:
+        encoder.trainable_variables[-1].assign(kept[-1])
+    assert evaluate(ctx(heads[0])) == first and len(measured) == 2  # the pretrained weights again: still remembered

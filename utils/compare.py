@@ -26,7 +26,7 @@ from pathlib import Path
 from . import data, metrics
 from . import methods as M
 from .common import PROTOCOL, write_atomic
-from .train import finetune, progress_enabled
+from .train import ModelPool, finetune, progress_enabled
 
 KEYS = ("A_head", "A_probe", "B")
 VALIDATION_KEYS = ("A_head_val", "B_val")  # also summarised when measured: choices are made on these
@@ -92,6 +92,8 @@ def compare(task="permute", seeds: int = 3, epochs: int = PROTOCOL.epochs, suite
     ``{"method": [...], **finetune_overrides}`` (e.g. a learning rate of its own). keys: the metrics summarised.
     reuse_before: measure the pretrained model once and pass it to the other runs (slow evaluators).
     on_run: optional callable(run id, seed, result) after each run, e.g. to keep a trained model for later use.
+    The runs borrow the loaded model in turn (``utils.train.ModelPool``): it is loaded once, not per run, except
+    after a run whose result ``on_run`` keeps (that result keeps its model).
     given: runs already trained (``finetune`` results) that are runs of the suite: each is used for its entry and
     seed instead of training it again; it must have the comparison's settings (checked).
     kw: passed to every ``finetune`` call (model, evaluator, learning_rate...).
@@ -104,13 +106,14 @@ def compare(task="permute", seeds: int = 3, epochs: int = PROTOCOL.epochs, suite
     rows: dict = {}
     before = None
     t_start = time.perf_counter()
+    models = ModelPool()
     bar = tqdm(total=len(suite) * seeds, desc=f"compare {name}", disable=not progress_enabled(progress), file=sys.stderr)
     for entry in suite:
         methods, overrides = entry_parts(entry)
         for seed in range(first_seed, first_seed + seeds):
             known = {"before": before} if reuse_before and before is not None else {}
             r = reused.get((entry_id(entry), seed)) or finetune(
-                task=task, method=methods, seed=seed, eval_every=0, progress=False,
+                task=task, method=methods, seed=seed, eval_every=0, progress=False, models=models,
                 **{**kw, "epochs": epochs, **overrides, **known})
             before = before or {k: v for k, v in r.before.items()
                                 if k in (*keys, *EXTRA_KEYS) and k not in ("B", "B_val")} or dict(r.before)
@@ -118,6 +121,7 @@ def compare(task="permute", seeds: int = 3, epochs: int = PROTOCOL.epochs, suite
                 _add(rows, row_methods, overrides, m, keys, r.train_seconds, seed, steps_of(r))
             if on_run is not None:
                 on_run(entry_id(entry), seed, r)
+            del r  # unless on_run kept it, its model goes back to the pool for the next run
             bar.update(1)
     bar.close()
     for row in rows.values():

@@ -62,8 +62,10 @@ def execute(path: Path, out_dir: Path = paths.BUILD_DIR, timeout: int = 900) -> 
 
     nb = nbformat.read(path, as_version=4)
     os.environ["WORKBOOK_NOTEBOOK"] = path.stem  # the kernel records its check cells under this name
+    # shutdown "immediate": once the last cell has replied, nothing is left to wait for; a graceful shutdown of a
+    # kernel that loaded TensorFlow waits about a second for its threads to wind down
     client = NotebookClient(nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}},
-                            extra_arguments=KERNEL_ARGS)
+                            extra_arguments=KERNEL_ARGS, shutdown_kernel="immediate")
     (out_dir / "logs").mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     ok, error = True, ""

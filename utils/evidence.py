@@ -77,7 +77,7 @@ def _record(entry: dict) -> None:
 def _line(mark: str, claim: str, mean: float, std, n: int, op: str, threshold: float) -> str:
     spread = f" ± {std:.3f} over {n} seeds" if std is not None else ""
     gap = margin(mean, op, threshold)
-    in_sd = f" = {gap / std:.1f} sd" if std else ""
+    in_sd = f" = {gap / std:.1f} sd" if std and std >= 1e-9 else ""  # below: floating-point noise of one exact value
     return f"{mark} {claim}: {mean:.4g}{spread} {op} {threshold:.4g} (margin {gap:+.4g}{in_sd})"
 
 

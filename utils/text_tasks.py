@@ -220,26 +220,29 @@ class TextBench:
         return out
 
     def evaluator(self):
-        """evaluate(ctx) -> {B, B_val, retrieval, para_mrr, sts, topic_probe, spearman} for ``utils.train.finetune(evaluator=...)``."""
+        """evaluate(ctx) -> {B, B_val, retrieval, para_mrr, sts, topic_probe, spearman} for ``utils.train.finetune(evaluator=...)``.
 
-        import tensorflow as tf
+        The encoder's part (its embeddings of the intents, its general ability) is measured once per set of encoder
+        weights: a measurement of weights seen among the last two (a frozen run's before and after, WiSE-FT's
+        whole-model and backbone-only dials at one α) reuses it, and only the head is applied again.
+        """
+        memo: list = []  # [(encoder weights, their measurements)], the most recent last, two at most
 
-        cache = {"initial": None, "general": None}  # the pretrained encoder's general ability, for this run
-
-        def unchanged(ctx) -> bool:
-            return all(bool(tf.reduce_all(tf.equal(v, w))) for v, w in zip(ctx.backbone_variables, ctx.initial))
+        def encoder_part(ctx) -> dict:
+            weights = [v.numpy() for v in ctx.backbone_variables]
+            for i, (seen, measured) in enumerate(memo):
+                if len(seen) == len(weights) and all(np.array_equal(a, b) for a, b in zip(seen, weights)):
+                    memo.append(memo.pop(i))
+                    return measured
+            measured = {"test": embed(ctx.features, self.intents.x_test), "val": embed(ctx.features, self.intents.x_val),
+                        "general": self.general_ability(ctx.features)}
+            memo[:] = [*memo[-1:], (weights, measured)]
+            return measured
 
         def evaluate(ctx) -> dict:
-            logits = ctx.head(embed(ctx.features, self.intents.x_test)).numpy()
-            if not unchanged(ctx):
-                general = self.general_ability(ctx.features)
-            elif cache["initial"] is ctx.initial[0]:  # still the pretrained encoder (a frozen run): measured already
-                general = cache["general"]
-            else:
-                general = self.general_ability(ctx.features)
-                cache.update(initial=ctx.initial[0], general=general)
-            val = ctx.head(embed(ctx.features, self.intents.x_val)).numpy()
+            encoder = encoder_part(ctx)
+            logits, val = (ctx.head(encoder[s]).numpy() for s in ("test", "val"))
             return {"B": metrics.accuracy(logits, self.intents.y_test), "B_val": metrics.accuracy(val, self.intents.y_val),
-                    **general}
+                    **encoder["general"]}
 
         return evaluate

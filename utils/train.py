@@ -31,7 +31,9 @@ Every epoch it records (``result.history``):
     loss        mean training loss (cross-entropy, without penalties) over the epoch
 
 Runs are deterministic under a seed: ``set_random_seed`` + op determinism give bit-identical
-results on a CPU.
+results on a CPU for the same runs in the same order in a process. What ran before in the process can change the
+last bits of a step, which a chaotic run (LoRA on the digits over 10 epochs) carries to its third decimal: checks
+are proven under the numeric variants of ``make robust``, not on bit-identity across processes.
 """
 
 from __future__ import annotations
@@ -299,13 +301,20 @@ def _features_function(backbone, example, strategy):
     SavedModel function sets itself up again for each new input shape, about 0.2 s each for a transformer."""
     import tensorflow as tf
 
-    example = np.asarray(example)
-    shape = [None] * example.ndim if _token_ids(example) else [None, *example.shape[1:]]
-    spec = tf.TensorSpec(shape, tf.as_dtype(example.dtype))
+    spec = _features_spec(example)
     if strategy is None:
         return tf.function(lambda x: backbone(x, training=False), input_signature=[spec])
     run = tf.function(lambda x: strategy.run(lambda v: backbone(v, training=False), args=(x,)), input_signature=[spec])
     return lambda x: strategy.experimental_local_results(run(x))[0]
+
+
+def _features_spec(example):
+    """The input signature of ``_features_function``: any batch size (and any length, for token ids)."""
+    import tensorflow as tf
+
+    example = np.asarray(example)
+    shape = [None] * example.ndim if _token_ids(example) else [None, *example.shape[1:]]
+    return tf.TensorSpec(shape, tf.as_dtype(example.dtype))
 
 
 def _token_ids(x) -> bool:
@@ -405,6 +414,62 @@ def _build_optimizer(ctx, methods, variables, learning_rate, schedule="constant"
     return optimizer
 
 
+class ModelPool:
+    """Loaded models, lent to one run after another: each model is loaded once, and every run that asks for it
+    gets the same layer back with all its variables reset to the pretrained values.
+
+    Loading a model, and building the gradient of its restored function while the step traces, is then paid once
+    per comparison rather than per run: about 2 s of every MiniLM run (``benchmarks/bench_pool.py`` measures both
+    ways). A run on a lent model computes what it would on a model of its own (``tests/test_compare.py``).
+
+    A result keeps its model: the layer goes back to the pool only once nobody holds the result of the run that
+    trained it (a weak reference tells). While someone does (``compare``'s ``on_run`` keeping a run to continue
+    from it), the next run gets a freshly loaded copy, which the pool lends from then on.
+    """
+
+    def __init__(self):
+        self._lent: dict = {}  # str(model) -> [layer, its variables' pretrained values, weakref to its last result]
+        self._features: dict = {}  # (id of a lent layer, input signature) -> its features function
+
+    def load(self, model):
+        """``hub.load(model, trainable=True)`` the first time, and whenever the last run's result is still held;
+        otherwise the same layer as last time, its weights reset."""
+        if not isinstance(model, (str, os.PathLike)):
+            return hub.load(model, trainable=True)  # a loaded layer: the caller's own
+        key = os.fspath(model)
+        entry = self._lent.get(key)
+        if entry is None or (entry[2] is not None and entry[2]() is not None):
+            if entry is not None:  # kept with its result: no longer the pool's
+                self._features = {k: f for k, f in self._features.items() if k[0] != id(entry[0])}
+            layer = hub.load(model, trainable=True)
+            self._lent[key] = [layer, [v.numpy() for v in layer.variables], None]
+            return layer
+        layer, pretrained, _ = entry
+        for v, w in zip(layer.variables, pretrained):
+            v.assign(w)
+        layer.trainable = True
+        entry[2] = None
+        return layer
+
+    def returned_with(self, layer, result) -> None:
+        """``layer`` trained the run of ``result``: it is lent again once ``result`` is no longer referenced."""
+        import weakref
+
+        for entry in self._lent.values():
+            if entry[0] is layer:
+                entry[2] = weakref.ref(result)
+
+    def features(self, layer, example):
+        """``_features_function(layer, example)``, traced once per lent layer and input signature."""
+        if not any(layer is entry[0] for entry in self._lent.values()):
+            return _features_function(layer, example, None)
+        spec = _features_spec(example)
+        key = (id(layer), tuple(spec.shape.as_list()), spec.dtype.name)
+        if key not in self._features:
+            self._features[key] = _features_function(layer, example, None)
+        return self._features[key]
+
+
 class ResumeError(ValueError):
     """A checkpoint cannot be resumed with these settings; the message says why."""
 
@@ -417,7 +482,8 @@ class Run:
     """
 
     def __init__(self, model, task, method, protocol: Protocol, *, old_head="auto", evaluator=None, eval_every=1,
-                 progress=None, on_epoch=None, checkpoint_dir=None, resume=False, strategy=None, before=None):
+                 progress=None, on_epoch=None, checkpoint_dir=None, resume=False, strategy=None, before=None,
+                 models: ModelPool | None = None):
         from .checkpoint import Checkpointer
 
         protocol.check()
@@ -436,7 +502,7 @@ class Run:
         self.model = model if model is not None else DEFAULT_MODEL.get(self.task_name, "digits-convnet")
         self.old_head, self.evaluator, self.eval_every = old_head, evaluator, eval_every
         self.progress, self.on_epoch, self.strategy, self.known_before = progress, on_epoch, strategy, before
-        self.checkpoint_dir = checkpoint_dir
+        self.checkpoint_dir, self.models = checkpoint_dir, models if strategy is None else None
         self.checkpointer = Checkpointer(checkpoint_dir) if checkpoint_dir is not None else None
         self.fingerprint = {"model": str(self.model), "task": self.task_name, "method": self.label, **asdict(protocol)}
         self.saved = self._find_checkpoint(resume)
@@ -464,9 +530,10 @@ class Run:
         import tf_keras as keras
 
         seed, task_b = self.protocol.seed, self.task_b
-        backbone = hub.load(self.model, trainable=True)
+        backbone = self.models.load(self.model) if self.models is not None else hub.load(self.model, trainable=True)
         hub.check_input(backbone, task_b.x_train, name=f"task {task_b.name!r}")
-        features = _features_function(backbone, task_b.x_train, self.strategy)
+        features = (self.models.features(backbone, task_b.x_train) if self.models is not None
+                    else _features_function(backbone, task_b.x_train, self.strategy))
         if task_b.kind == "lm":  # one model, one shared output layer: the "features" are the logits
             head = keras.layers.Activation("linear", name="lm_output")
             old_head = head if self.old_head == "auto" else self.old_head
@@ -622,10 +689,13 @@ class Run:
         notes = [note] if note else []
         for note in notes:
             warnings.warn(note, ChanceLevelWarning, stacklevel=3)
-        return FineTuneResult(
+        result = FineTuneResult(
             id=self.id, methods=methods_lib.records(self.methods), method=self.label, model=str(self.model),
             task=self.task_name, seed=p.seed, config=config, before=state.before, final=final, history=state.history,
             extra=dict(ctx.extra), train_seconds=state.train_seconds, steps=state.steps, context=ctx, warnings=notes)
+        if self.models is not None:
+            self.models.returned_with(ctx.backbone, result)
+        return result
 
 
 def finetune(
@@ -647,6 +717,7 @@ def finetune(
     resume: bool = False,
     strategy=None,
     before: dict | None = None,
+    models: ModelPool | None = None,
 ) -> FineTuneResult:
     """Fine-tune ``model`` on task B with ``method`` and measure task A and task B every epoch.
 
@@ -665,11 +736,13 @@ def finetune(
         with ``distributable = False`` (they draw random numbers or add variables inside the step) refuse it.
     before: the pretrained model's metrics when they are already known (several runs from one model): skips
         measuring them again, which costs seconds with a transformer.
+    models: a ``ModelPool`` to borrow the loaded model from: several runs in a row, each loading the model once
+        between them (the result keeps the model while it is referenced). Ignored under a ``strategy``.
     """
     protocol = Protocol(epochs, batch_size, learning_rate, schedule, seed)
     run = Run(model, task, method, protocol, old_head=old_head, evaluator=evaluator, eval_every=eval_every,
               progress=progress, on_epoch=on_epoch, checkpoint_dir=checkpoint_dir, resume=resume, strategy=strategy,
-              before=before)
+              before=before, models=models)
     seed_everything(seed)
     scope = strategy.scope() if strategy is not None else contextlib.nullcontext()  # variables made here are mirrored
     with scope, graph_rewrites(not _token_ids(run.task_b.x_train)):
