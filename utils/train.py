@@ -424,7 +424,8 @@ class ModelPool:
 
     A result keeps its model: the layer goes back to the pool only once nobody holds the result of the run that
     trained it (a weak reference tells). While someone does (``compare``'s ``on_run`` keeping a run to continue
-    from it), the next run gets a freshly loaded copy, which the pool lends from then on.
+    from it), the next run gets a freshly loaded copy, which the pool lends from then on. Keep the result, not only
+    its ``context.backbone``: a layer whose result is gone is lent again, and reset.
     """
 
     def __init__(self):
