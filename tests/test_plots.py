@@ -26,6 +26,8 @@ def test_pareto_figure_has_both_panels_and_frontiers(tmp_path, monkeypatch):
     assert {"full", "frozen", "rehearsal"} <= labels
     legend = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
     assert "Pareto frontier, no task-A data" in legend
+    short = plots.pareto(summary, before_a=0.99, label=lambda r: r["label"][:4])
+    assert {"full", "froz", "rehe"} <= {t.get_text() for ax in short.axes for t in ax.texts}
     monkeypatch.setattr(plots.paths, "BUILD_DIR", tmp_path)
     path = plots.save_figure(fig, "x")
     assert path.read_bytes()[:4] == b"\x89PNG"

@@ -112,19 +112,20 @@ def _spread_labels(ax, points: dict, fontsize=7, min_gap=0.045, side: str = "rig
 
 def pareto(summary: dict, before_a: float, title: str = "Task B gained vs task A kept",
            a_key: str = "A_head", b_key: str = "B", xlabel: str = "task-A retention (original head, after / before)",
-           ylabel: str = "task-B accuracy", zoom: tuple = (0.85, 0.85)):
+           ylabel: str = "task-B accuracy", zoom: tuple = (0.85, 0.85), label=None):
     """Every method: x = task-A retention, y = task-B accuracy, mean ± std over seeds, in two panels
     (all methods; a zoom on the top-right corner where the good ones are), with two Pareto frontiers:
     all methods, and the methods that need no task-A data.
 
     summary: ``utils.compare``'s rows, {id: {"label", "needs_task_a_data", "metrics": {a_key: {"mean", "std"}, ...}}};
-    points are labelled with each row's label. zoom: lower limits (retention, task B) of the zoom panel.
+    points are labelled with each row's label, or with ``label(record)`` (e.g. to leave out a part every run shares).
+    zoom: lower limits (retention, task B) of the zoom panel.
     """
     plt = _plt()
     fig, (ax, zx) = plt.subplots(1, 2, figsize=(17, 7), gridspec_kw={"width_ratios": [1, 1.15], "wspace": 0.75})
     points, data_free = {}, {}
     for record in summary.values():
-        name, row = record["label"], record["metrics"]
+        name, row = label(record) if label else record["label"], record["metrics"]
         x, y = row[a_key]["mean"] / before_a, row[b_key]["mean"]
         points[name] = (x, y)
         if not record.get("needs_task_a_data", False):
@@ -136,7 +137,8 @@ def pareto(summary: dict, before_a: float, title: str = "Task B gained vs task A
                                      (data_free, "g:", "Pareto frontier, no task-A data", 1.4)):
         front = pareto_front(pts)
         for axis in (ax, zx):
-            axis.plot([pts[n][0] for n in front], [pts[n][1] for n in front], style, lw=width, label=label, zorder=5)
+            axis.plot([pts[n][0] for n in front], [pts[n][1] for n in front], style, lw=width, label=label, zorder=5,
+                      marker="o", ms=9 + 2 * width, mfc="none")  # rings: a frontier of one point shows too
     inside = {n: p for n, p in points.items() if p[0] >= zoom[0] and p[1] >= zoom[1]}
     _spread_labels(ax, {n: p for n, p in points.items() if n not in inside}, side="left")
     ax.set_ylim(top=1.0)
