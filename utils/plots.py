@@ -153,7 +153,7 @@ def pareto(summary: dict, before_a: float, title: str = "Task B gained vs task A
         axis.grid(alpha=0.3)
     ax.plot([], [], "o", color="tab:orange", label="uses task-A data")
     ax.plot([], [], "o", color="tab:blue", label="no task-A data")
-    ax.legend(fontsize=8, loc="lower left")
+    ax.legend(fontsize=8, loc="best")  # where it hides the fewest points
     ax.set_title(title, fontsize=11)
     zx.set_title("zoom: the top-right corner", fontsize=10)
     return fig
@@ -175,7 +175,7 @@ def shift_accuracy(rows: list, title: str = "Frozen pretrained features under a 
     ax.set_ylabel("test accuracy")
     ax.set_ylim(0, 1.08)
     ax.grid(axis="y", alpha=0.3)
-    ax.legend(fontsize=8, loc="lower left")
+    ax.legend(fontsize=8, loc="best")  # where it hides the fewest points
     ax.set_title(title, fontsize=11)
     fig.tight_layout()
     return fig
@@ -280,7 +280,7 @@ def wise_dial(dials: dict, title: str = "WiSE-FT: one dial per fine-tuned run, Î
     ax.set_ylabel("task-B accuracy")
     ax.set_ylim(top=1.0)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="lower left")
+    ax.legend(fontsize=8, loc="best")  # where it hides the fewest points
     ax.set_title(title, fontsize=10)
     return fig
 
