@@ -31,6 +31,7 @@ OPS = {
 }
 NOTEBOOK_ENV = "WORKBOOK_NOTEBOOK"  # set by utils.curriculum for each kernel: where records go
 CALIBRATE_ENV = "WORKBOOK_CALIBRATE"  # "1": record failing checks without raising (to measure a spread over seeds)
+FLOAT_NOISE = 1e-9  # a standard deviation below this is floating-point noise of one exact value: no margin in sd
 
 
 class ClaimFailed(AssertionError):
@@ -77,7 +78,7 @@ def _record(entry: dict) -> None:
 def _line(mark: str, claim: str, mean: float, std, n: int, op: str, threshold: float) -> str:
     spread = f" ± {std:.3f} over {n} seeds" if std is not None else ""
     gap = margin(mean, op, threshold)
-    in_sd = f" = {gap / std:.1f} sd" if std and std >= 1e-9 else ""  # below: floating-point noise of one exact value
+    in_sd = f" = {gap / std:.1f} sd" if std and std >= FLOAT_NOISE else ""
     return f"{mark} {claim}: {mean:.4g}{spread} {op} {threshold:.4g} (margin {gap:+.4g}{in_sd})"
 
 

@@ -31,6 +31,7 @@ import time
 from pathlib import Path
 
 from . import paths
+from .evidence import FLOAT_NOISE
 from .metrics import mean_std
 
 MIN_SD = 2.0
@@ -101,7 +102,7 @@ def analyse(runs: list[dict], min_sd: float = MIN_SD) -> list[dict]:
         seed_vars = [e["std"] ** 2 for e in per.values() if e["std"] is not None]
         seed_sd = math.sqrt(sum(seed_vars) / len(seed_vars)) if seed_vars else 0.0  # pooled over the variants
         sd = max(seed_sd, mean_std(means)["std"])
-        sd = 0.0 if sd < 1e-9 else sd  # floating-point noise of one exact value
+        sd = 0.0 if sd < FLOAT_NOISE else sd
         margins = {v: e["margin"] for v, e in per.items() if e["margin"] is not None}
         worst_variant = min(margins, key=margins.get) if margins else None
         mean_margin = sum(margins.values()) / len(margins) if margins else None

@@ -414,6 +414,20 @@ def _build_optimizer(ctx, methods, variables, learning_rate, schedule="constant"
     return optimizer
 
 
+@dataclass
+class _Lent:
+    """A model a ``ModelPool`` lends: the layer, its pretrained values, its last run's result (a weak reference)
+    and its features functions (by input signature)."""
+
+    layer: object
+    pretrained: list
+    result: object = None
+    features: dict = field(default_factory=dict)
+
+    def held(self) -> bool:
+        return self.result is not None and self.result() is not None
+
+
 class ModelPool:
     """Loaded models, lent to one run after another: each model is loaded once, and every run that asks for it
     gets the same layer back with all its variables reset to the pretrained values.
@@ -429,8 +443,7 @@ class ModelPool:
     """
 
     def __init__(self):
-        self._lent: dict = {}  # str(model) -> [layer, its variables' pretrained values, weakref to its last result]
-        self._features: dict = {}  # (id of a lent layer, input signature) -> its features function
+        self._lent: dict = {}  # str(model) -> _Lent
 
     def load(self, model):
         """``hub.load(model, trainable=True)`` the first time, and whenever the last run's result is still held;
@@ -438,37 +451,37 @@ class ModelPool:
         if not isinstance(model, (str, os.PathLike)):
             return hub.load(model, trainable=True)  # a loaded layer: the caller's own
         key = os.fspath(model)
-        entry = self._lent.get(key)
-        if entry is None or (entry[2] is not None and entry[2]() is not None):
-            if entry is not None:  # kept with its result: no longer the pool's
-                self._features = {k: f for k, f in self._features.items() if k[0] != id(entry[0])}
+        lent = self._lent.get(key)
+        if lent is None or lent.held():  # a held one stays with its result: no longer the pool's
             layer = hub.load(model, trainable=True)
-            self._lent[key] = [layer, [v.numpy() for v in layer.variables], None]
+            self._lent[key] = _Lent(layer, [v.numpy() for v in layer.variables])
             return layer
-        layer, pretrained, _ = entry
-        for v, w in zip(layer.variables, pretrained):
+        for v, w in zip(lent.layer.variables, lent.pretrained):
             v.assign(w)
-        layer.trainable = True
-        entry[2] = None
-        return layer
+        lent.layer.trainable, lent.result = True, None
+        return lent.layer
+
+    def _find(self, layer) -> _Lent | None:
+        return next((lent for lent in self._lent.values() if lent.layer is layer), None)
 
     def returned_with(self, layer, result) -> None:
         """``layer`` trained the run of ``result``: it is lent again once ``result`` is no longer referenced."""
         import weakref
 
-        for entry in self._lent.values():
-            if entry[0] is layer:
-                entry[2] = weakref.ref(result)
+        lent = self._find(layer)
+        if lent is not None:
+            lent.result = weakref.ref(result)
 
     def features(self, layer, example):
         """``_features_function(layer, example)``, traced once per lent layer and input signature."""
-        if not any(layer is entry[0] for entry in self._lent.values()):
+        lent = self._find(layer)
+        if lent is None:
             return _features_function(layer, example, None)
         spec = _features_spec(example)
-        key = (id(layer), tuple(spec.shape.as_list()), spec.dtype.name)
-        if key not in self._features:
-            self._features[key] = _features_function(layer, example, None)
-        return self._features[key]
+        key = (tuple(spec.shape.as_list()), spec.dtype.name)
+        if key not in lent.features:
+            lent.features[key] = _features_function(layer, example, None)
+        return lent.features[key]
 
 
 class ResumeError(ValueError):
