@@ -5,12 +5,12 @@ measured side by side in this one process: what each of the runner's choices for
 
 Paths (interleaved, repeated; medians):
   rewrites on, full width   Grappler's graph rewrites on (TensorFlow's default), every batch 48 tokens wide
-  rewrites off, full width  the rewrites off (``utils.train.graph_rewrites``, what the runner does for the LM)
+  rewrites off, full width  the rewrites off (``utils.runtime.graph_rewrites``, what the runner does for the LM)
   rewrites off, trimmed     and each batch trimmed to its longest row (``Task.pad``): the runner's path
-  continued layer           the runner's path on a layer already loaded and trained (``hub.load`` returns it):
-                            how ``lm_runs.sequence`` goes from stage to stage, without a save and a reload
+  continued layer           the runner's path on a layer already loaded and trained (``models.load`` returns it):
+                            how ``lm_experiments.sequence`` goes from stage to stage, without a save and a reload
   nested export             the runner's path on the same weights saved by ``tf.saved_model.save`` of the Keras
-                            model (each layer's call a nested function) instead of ``utils.hub.export`` (one flat
+                            model (each layer's call a nested function) instead of ``utils.models.export`` (one flat
                             function): what the flat export saves in tracing the backward pass
 Columns: wall seconds of the whole run (load, tracing, 3 epochs, the final evaluation), seconds of the first
 epoch (its graph is set up on the first call), and milliseconds per step after it. With 2 intra-op threads, as
@@ -28,23 +28,23 @@ import utils  # Keras 2 for TF Hub
 
 utils.transformer_threads()  # as notebook 06 runs, before TensorFlow starts
 
-from utils import lm_runs, lm_tasks, train  # noqa: E402
+from utils import lm_data, lm_experiments, runtime  # noqa: E402
 from utils import methods as M  # noqa: E402
 
-REWRITES = train.graph_rewrites
+REWRITES = runtime.graph_rewrites
 
 
 def one_run(bench, before, rewrites: bool, trim: bool, model="byte-lm"):
-    task = lm_tasks.skill_task("camel")
+    task = lm_data.skill_task("camel")
     task = task if trim else replace(task, pad=None)
-    train.graph_rewrites = lambda enabled=True: REWRITES(rewrites)  # this path, whatever the runner would choose
+    runtime.graph_rewrites = lambda enabled=True: REWRITES(rewrites)  # this path, whatever the runner would choose
     try:
         t0 = time.perf_counter()
-        r = lm_runs.sft(task, model=model, method=M.FullFineTuning(), bench=bench, epochs=3, learning_rate=1e-3,
+        r = lm_experiments.sft(task, model=model, method=M.FullFineTuning(), bench=bench, epochs=3, learning_rate=1e-3,
                         before=before)
         wall = time.perf_counter() - t0
     finally:
-        train.graph_rewrites = REWRITES
+        runtime.graph_rewrites = REWRITES
     first = r.history[1]["seconds"]
     per_step = (r.history[-1]["seconds"] - first) / (r.steps - r.steps // 3)
     return r, {"wall": wall, "first_epoch": first, "ms_per_step": 1e3 * per_step}
@@ -58,13 +58,13 @@ def main(argv=None) -> int:
 
     import tensorflow as tf
 
-    from utils import hub, zoo
+    from utils import models, zoo
 
     nested = tempfile.mkdtemp()
     tf.saved_model.save(zoo.keras_model("byte-lm"), nested)  # the same weights, saved the nested (Keras) way
 
-    bench = lm_tasks.LMBench(general_bytes=4096, examples=64)  # notebook 06's FAST settings
-    before = bench.measure(hub.load("byte-lm"), "camel")
+    bench = lm_data.LMBench(general_bytes=4096, examples=64)  # notebook 06's FAST settings
+    before = bench.measure(models.load("byte-lm"), "camel")
     paths = {"rewrites on, full width": (True, False), "rewrites off, full width": (False, False),
              "rewrites off, trimmed": (False, True)}
     rows = {name: [] for name in (*paths, "continued layer", "nested export")}
@@ -83,7 +83,7 @@ def main(argv=None) -> int:
         print(f"{name:26s} {m['wall']:7.2f} {m['first_epoch']:12.2f} {m['ms_per_step']:8.1f} "
               f"{base['wall'] / m['wall']:14.2f}")
     flat, old = med["rewrites off, trimmed"], med["nested export"]
-    print(f"flat export (utils.hub.export) vs nested: {old['wall'] / flat['wall']:.2f}x wall per run "
+    print(f"flat export (utils.models.export) vs nested: {old['wall'] / flat['wall']:.2f}x wall per run "
           f"({old['wall'] - flat['wall']:.2f} s less, mostly tracing the backward pass)")
     return 0
 

@@ -14,7 +14,7 @@ import statistics
 import time
 
 import utils  # noqa: F401  (Keras 2 for TF Hub)
-from utils import compare
+from utils import compare, image_data, suites
 from utils import methods as M
 from utils.train import finetune
 
@@ -25,7 +25,7 @@ METHODS = [
 
 
 def step_seconds(method, epochs: int, seed: int) -> float:
-    r = finetune(task="permute", method=method, epochs=epochs, seed=seed, eval_every=0, progress=False)
+    r = finetune(task=image_data.task_pair("permute"), method=method, epochs=epochs, seed=seed, eval_every=0, progress=False)
     return r.train_seconds / r.steps
 
 
@@ -50,9 +50,9 @@ def main(argv=None) -> int:
         print(f"{label:32s} {t * 1e3:8.2f} {t / base:14.2f}")
     if args.compare:
         t0 = time.perf_counter()
-        summary = compare.compare("permute", seeds=3, progress=False)
+        summary = compare.compare("permute", seeds=3, suite=suites.images(), progress=False)
         print(f"3-seed comparison of {len(summary['methods'])} method rows "
-              f"({len(compare.default_suite())} runs x 3 seeds): {time.perf_counter() - t0:.0f} s wall time")
+              f"({len(suites.images())} runs x 3 seeds): {time.perf_counter() - t0:.0f} s wall time")
     return 0
 
 

@@ -17,16 +17,17 @@ import utils
 
 utils.transformer_threads()  # before TensorFlow starts, as in notebook 04
 
-from utils import hub, text_tasks  # noqa: E402
+from utils import image_data, models, text_data  # noqa: E402
 from utils import methods as M  # noqa: E402
-from utils.train import ModelPool, finetune  # noqa: E402
+from utils.pool import ModelPool  # noqa: E402
+from utils.train import finetune  # noqa: E402
 
 
 def cases():
     """(name, finetune arguments) of one short run per model: the convnet on the digits, MiniLM on the intents."""
-    bench = text_tasks.TextBench.build(hub.load("minilm-l6-preprocess"), None, intent_fraction=1 / 3,
+    bench = text_data.TextBench.build(models.load("minilm-l6-preprocess"), None, intent_fraction=1 / 3,
                                        general_fraction=1 / 3, intent_test_fraction=0.5)
-    return [("digits-convnet, permute, 3 epochs", dict(task="permute", epochs=3)),
+    return [("digits-convnet, permute, 3 epochs", dict(task=image_data.task_pair("permute"), epochs=3)),
             ("minilm-l6, intents, 1 epoch", dict(model="minilm-l6", task=bench.intents, epochs=1, learning_rate=3e-4,
                                                  old_head=None, evaluator=bench.evaluator()))]
 

@@ -12,10 +12,10 @@
      batches by length     rows of similar length batched together, each batch trimmed to its longest row
                            (``Task.bucket``, ``Task.pad``)
      2-D matmul            the bundled encoder: each dense layer one [N*L, in] @ [in, out] matmul, whose gradient
-                           is one product instead of N per-sentence products summed (``text_models``): today's path
+                           is one product instead of N per-sentence products summed (``text_model``): today's path
 
    Training: messages per second over epochs 2 and 3 (epoch 1 sets its graph up). Inference: messages per second
-   of ``text_tasks.embed`` (batches of similar length, as the evaluator) over the test and general-ability sets.
+   of ``text_data.embed`` (batches of similar length, as the evaluator) over the test and general-ability sets.
    The thread pools are fixed when TensorFlow starts, so each thread count runs in its own child process; the
    children alternate, and the medians are printed. The "as filed" encoder is the bundled one's weights exported
    with the batched matmuls (same exporter, same outputs within 1e-5).
@@ -57,9 +57,9 @@ def export_batched_encoder(folder: Path) -> None:
     import tensorflow as tf
     import tf_keras as keras
 
-    from utils import hub, text_models, zoo
+    from utils import models, text_model, zoo
 
-    class Batched(text_models._bert_layer_class()):
+    class Batched(text_model._bert_layer_class()):
         @staticmethod
         def _dense(x, params):
             kernel, bias = params
@@ -69,7 +69,7 @@ def export_batched_encoder(folder: Path) -> None:
     model = keras.Model(ids, Batched(name="minilm_encoder")(ids))
     for w, v in zip(model.weights, zoo.keras_model("minilm-l6").weights):
         w.assign(v)
-    hub.export(model, folder, tf.TensorSpec([None, None], tf.int32))
+    models.export(model, folder, tf.TensorSpec([None, None], tf.int32))
 
 
 def child(paths: list[str], epochs: int) -> dict:
@@ -77,9 +77,9 @@ def child(paths: list[str], epochs: int) -> dict:
     import numpy as np
     import tensorflow as tf
 
-    from utils import hub, text_tasks, train
+    from utils import models, text_data, train
 
-    bench = text_tasks.TextBench.build(hub.load("minilm-l6-preprocess"))
+    bench = text_data.TextBench.build(models.load("minilm-l6-preprocess"))
     task = bench.intents
     ids = np.concatenate([np.pad(a, ((0, 0), (0, 32 - a.shape[1]))) for a in (  # what the evaluator embeds
         task.x_test, bench.para_a, bench.para_b, bench.topic_test, bench.distractors, bench.sts_a, bench.sts_b)])
@@ -93,10 +93,10 @@ def child(paths: list[str], epochs: int) -> dict:
             r = train.finetune(model=model, task=t, epochs=epochs, eval_every=0, progress=False, old_head=None,
                                evaluator=lambda ctx: {}, schedule="constant", learning_rate=1e-4)
             seconds = [b["seconds"] - a["seconds"] for a, b in zip(r.history, r.history[1:])]
-            encoder = hub.load(model)
+            encoder = models.load(model)
             features = tf.function(lambda x, e=encoder: e(x, training=False), reduce_retracing=True)
             out[path] = {"train": len(t.y_train) / statistics.median(seconds),
-                         "infer": len(ids) / median_seconds(lambda f=features: text_tasks.embed(f, ids), 3)}
+                         "infer": len(ids) / median_seconds(lambda f=features: text_data.embed(f, ids), 3)}
     return out
 
 
@@ -138,11 +138,11 @@ def lengths_table(lengths=(32, 64, 128), batch: int = 32, repeats: int = 3) -> l
     import tensorflow as tf
     import tf_keras as keras
 
-    from utils import hub, text_models, text_tasks
+    from utils import models, text_data, text_model
 
-    texts, _, _, _, _ = text_tasks.labelled("intents", "label")
-    vocab = text_models.read_vocab()
-    encoder = hub.load("minilm-l6", trainable=True)
+    texts, _, _, _, _ = text_data.labelled("intents", "label")
+    vocab = text_model.read_vocab()
+    encoder = models.load("minilm-l6", trainable=True)
     head = keras.layers.Dense(8)
     head.build((None, 384))
     variables = encoder.trainable_variables + head.trainable_variables
@@ -162,7 +162,7 @@ def lengths_table(lengths=(32, 64, 128), batch: int = 32, repeats: int = 3) -> l
              f"{'tokens':>6s} {'sentences/s':>12s} {'train step s':>13s} {'step vs 32':>11s}"]
     base = None
     for length in lengths:
-        ids = text_models.make_preprocessor(vocab, length)(tf.constant(texts[:batch])).numpy()
+        ids = text_model.make_preprocessor(vocab, length)(tf.constant(texts[:batch])).numpy()
         t_infer = median_seconds(lambda ids=ids: infer(ids).numpy(), repeats)
         t_step = median_seconds(lambda ids=ids: step(ids).numpy(), repeats)
         base = base or t_step

@@ -21,9 +21,9 @@ import json, statistics, sys, time
 import numpy as np
 import utils
 import tensorflow as tf, tf_keras as keras
-from utils import hub
+from utils import models
 name, shape, dtype, repeats = sys.argv[1], tuple(json.loads(sys.argv[2])), sys.argv[3], int(sys.argv[4])
-model = hub.load(name, trainable=True)
+model = models.load(name, trainable=True)
 rng = np.random.default_rng(0)
 x = (rng.integers(1, 250, shape) if dtype == "int32" else rng.random(shape)).astype(dtype)
 opt = keras.optimizers.Adam(1e-4)

@@ -48,7 +48,7 @@ from pathlib import Path
 MODEL_ID = "sentence-transformers/all-MiniLM-L6-v2"
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
-from utils.text_models import PACKAGE, SHA256, sha256  # noqa: E402  (plain Python: no TensorFlow is imported)
+from utils.text_model import PACKAGE, SHA256, sha256  # noqa: E402  (plain Python: no TensorFlow is imported)
 
 DEFAULT_OUT = REPO_ROOT / "tests" / "fixtures" / "minilm_reference.json"
 

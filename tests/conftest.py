@@ -11,6 +11,6 @@ import utils  # noqa: E402,F401  sets TF_USE_LEGACY_KERAS before TensorFlow load
 
 @pytest.fixture(scope="session")
 def permute_pair():
-    from utils import data
+    from utils import image_data
 
-    return data.task_pair("permute")
+    return image_data.task_pair("permute")

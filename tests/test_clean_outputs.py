@@ -21,9 +21,9 @@ def test_executed_notebook_and_html_are_clean(tmp_path):
     path = _notebook(
         tmp_path / "99_clean.ipynb",
         "import utils\nimport tensorflow as tf\nprint(int(tf.reduce_sum(tf.constant([1, 2], tf.int64))))",
-        "from utils import hub\nhub.save(hub.load('digits-convnet'), 'exported')",  # a save logs no INFO lines
-        "import warnings\nfrom utils import train\nfrom tqdm.std import tqdm\n"
-        "bar = tqdm(range(50), disable=not train.progress_enabled(None))\nfor _ in bar: pass\n"
+        "from utils import models\nmodels.save(models.load('digits-convnet'), 'exported')",  # a save logs no INFO lines
+        "import warnings\nfrom utils import runtime\nfrom tqdm.std import tqdm\n"
+        "bar = tqdm(range(50), disable=not runtime.progress_enabled(None))\nfor _ in bar: pass\n"
         "warnings.warn('a real warning stays visible')",
     )
     run = curriculum.execute(path, tmp_path / "out")

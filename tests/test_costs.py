@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from utils import costs, data
+from utils import costs, image_data
 
 
 def test_layer_formulas_and_lora_count():
@@ -27,24 +27,24 @@ def test_projection_orders_and_lora_share():
 
 
 def test_shifted_domains():
-    a = data.digits()
-    t = data.shifted(a, "translate", 1)
+    a = image_data.digits()
+    t = image_data.shifted(a, "translate", 1)
     assert np.array_equal(t.x_test[:, 1:, 1:], a.x_test[:, :-1, :-1]) and (t.x_test[:, 0] == 0).all()
-    n = data.shifted(a, "noise", 0.2)
+    n = image_data.shifted(a, "noise", 0.2)
     assert 0 <= n.x_train.min() and n.x_train.max() <= 1 and np.array_equal(n.y_train, a.y_train)
-    assert np.array_equal(data.shifted(a, "noise", 0.2).x_train, n.x_train)  # fixed seed
+    assert np.array_equal(image_data.shifted(a, "noise", 0.2).x_train, n.x_train)  # fixed seed
     with pytest.raises(ValueError, match="noise, translate, rot90, permute"):
-        data.shifted(a, "blur")
+        image_data.shifted(a, "blur")
 
 
 def test_decoder_formula_counts_the_bundled_language_model():
-    from utils import catalog, hub
+    from utils import catalog, models
 
     r = catalog.BUNDLED["byte-lm"].recipe
-    counted = costs.count_parameters(hub.load("byte-lm", trainable=True).trainable_variables)
-    from utils import lm
+    counted = costs.count_parameters(models.load("byte-lm", trainable=True).trainable_variables)
+    from utils import lm_model
 
-    assert costs.decoder_parameters(r.layers, r.d_model, lm.VOCAB, r.ctx) == counted
+    assert costs.decoder_parameters(r.layers, r.d_model, lm_model.VOCAB, r.ctx) == counted
 
 
 def test_memory_strategies_follow_their_formulas():

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from utils import finetune_cli as cli
-from utils import hub, metrics
+from utils import image_data, metrics, models
 from utils import methods as M
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -91,8 +91,8 @@ def test_a_run_writes_results_history_checkpoints_and_a_loadable_model(capsys, t
     assert [int(r["epoch"]) for r in rows] == [0, 1, 2] and float(rows[-1]["B"]) == record["final"]["B"]
     assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["epoch-0001.pkl", "epoch-0002.pkl"]
     # the exported extractor + head.npz reproduce the reported task-B accuracy and the task-A features
-    layer = hub.load(str(out / "model"), trainable=True)
-    head = hub.load_head(str(out / "model"))
+    layer = models.load(str(out / "model"), trainable=True)
+    head = models.load_head(str(out / "model"))
     _, b = permute_pair
     assert metrics.accuracy(head(layer(b.x_test)).numpy(), b.y_test) == pytest.approx(record["final"]["B"], abs=1e-9)
     assert len(layer.trainable_variables) == 8  # it fine-tunes again
@@ -196,7 +196,7 @@ def test_mirrored_strategy_on_two_cpus_matches_the_default(tmp_path):
     assert p.wait(timeout=300) == 0, p.stderr.read()
     mirrored = json.loads((tmp_path / "m" / "results.json").read_text())
     assert mirrored["config"]["replicas"] == 2
-    default = finetune(task="permute", method=[M.LPFT(lp_epochs=1), M.Rehearsal(), M.L2SP(0.01)], epochs=3)
+    default = finetune(task=image_data.task_pair("permute"), method=[M.LPFT(lp_epochs=1), M.Rehearsal(), M.L2SP(0.01)], epochs=3)
     for k in ("A_head", "A_probe", "B"):
         assert abs(mirrored["final"][k] - default.final[k]) <= MIRRORED_TOLERANCE, (k, mirrored["final"], default.final)
 
@@ -235,7 +235,7 @@ def test_multi_worker_on_two_local_processes_matches_the_default(tmp_path):
     assert codes == [0, 0], [p.stderr.read()[-2000:] for p in procs]
     chief, other = (json.loads((tmp_path / f"w{i}" / "results.json").read_text()) for i in range(2))
     assert chief["config"]["replicas"] == 2 and chief["final"] == other["final"]  # one model, trained together
-    default = finetune(task="permute", epochs=3)
+    default = finetune(task=image_data.task_pair("permute"), epochs=3)
     for k in ("A_head", "B"):
         assert abs(chief["final"][k] - default.final[k]) <= MIRRORED_TOLERANCE, (k, chief["final"], default.final)
 

@@ -5,20 +5,20 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from utils import data, hub, lm, lm_runs, lm_tasks, merging
+from utils import lm_data, lm_experiments, lm_model, merging, models, tasks
 from utils import methods as M
 from utils.methods.base import example_cross_entropy
 
 
 @pytest.fixture(scope="module")
 def bench():
-    return lm_tasks.LMBench(skills=("sort", "camel"), general_bytes=2048)
+    return lm_data.LMBench(skills=("sort", "camel"), general_bytes=2048)
 
 
 @pytest.fixture(scope="module")
 def plain(bench):
     """Full SFT on "sort", one epoch: the control of the methods below."""
-    return lm_runs.sft("sort", bench=bench, epochs=1, learning_rate=1e-3)
+    return lm_experiments.sft("sort", bench=bench, epochs=1, learning_rate=1e-3)
 
 
 def test_token_cross_entropy_ignores_unscored_positions():
@@ -33,26 +33,27 @@ def test_token_cross_entropy_ignores_unscored_positions():
 
 
 def test_sft_learns_the_answers_and_costs_general_text(bench):
-    r = lm_runs.sft("sort", bench=bench, epochs=2, learning_rate=1e-3)
-    assert r.history[-1]["loss"] < 0.5 * r.history[1]["loss"] or r.final["B"] > r.before["B"]
-    assert r.final["bpb"] > r.before["bpb"]  # SFT on a narrow skill: held-out text gets worse
+    r = lm_experiments.sft("camel", bench=bench, epochs=2, learning_rate=1e-3, eval_every=1)
+    assert r.history[2]["loss"] < 0.5 * r.history[1]["loss"]  # the answers' loss falls (1.29 -> 0.32 nats here)...
+    assert r.final["B"] >= r.before["B"] + 0.2  # ...and the skill is learnt: exact match 0 -> 0.47 here
+    assert r.final["bpb"] > r.before["bpb"] + 0.1  # SFT on a narrow skill: held-out text gets worse (+0.37 here)
     assert r.steps == 2 * 16 and set(r.final) >= {"B", "B_val", "bpb", "next_byte", "skill:sort", "skill:camel"}
 
 
 def test_kl_to_reference_starts_at_zero_and_holds_general_text(bench, plain):
     kl = M.KLToReference(10.0, windows=4, memory=16)
-    r = lm_runs.sft("sort", bench=bench, method=kl, epochs=1, learning_rate=1e-3)
+    r = lm_experiments.sft("sort", bench=bench, method=kl, epochs=1, learning_rate=1e-3)
     ctx = r.context
     ctx.set_backbone([w.numpy() for w in ctx.initial])
     assert float(kl.penalty(ctx, None, None, None)) == pytest.approx(0.0, abs=1e-5)  # the model is its reference
     assert r.final["bpb"] - r.before["bpb"] < plain.final["bpb"] - plain.before["bpb"]
     with pytest.raises(ValueError, match="general text as task A"):
         from utils.train import finetune
-        finetune(model="byte-lm", task=lm_tasks.skill_task("sort"), method=kl, epochs=1, evaluator=bench.evaluator())
+        finetune(model="byte-lm", task=lm_data.skill_task("sort"), method=kl, epochs=1, evaluator=bench.evaluator())
 
 
 def test_replay_mixes_general_windows_into_the_batch(bench, plain):
-    r = lm_runs.sft("sort", bench=bench, method=M.Rehearsal(0.5), epochs=1, learning_rate=1e-3)
+    r = lm_experiments.sft("sort", bench=bench, method=M.Rehearsal(0.5), epochs=1, learning_rate=1e-3)
     assert r.config["replay_per_batch"] == 32
     assert r.final["bpb"] - r.before["bpb"] < plain.final["bpb"] - plain.before["bpb"]
 
@@ -62,28 +63,28 @@ def test_one_task_vector_at_scale_one_is_the_fine_tuned_model(bench, plain):
     tuned = [v.numpy() for v in r.context.backbone_variables]
     initial = [w.numpy() for w in r.context.initial]
     same = merging.task_arithmetic(initial, [merging.task_vector(tuned, initial)], 1.0)
-    assert lm_runs.measure_weights(bench, r.context, same, "sort") == pytest.approx(r.final)
-    base = lm_runs.measure_weights(bench, r.context, initial, "sort")
+    assert lm_experiments.measure_weights(bench, r.context, same, "sort") == pytest.approx(r.final)
+    base = lm_experiments.measure_weights(bench, r.context, initial, "sort")
     assert base["bpb"] == pytest.approx(r.before["bpb"], abs=1e-6)
     assert [v.numpy() for v in r.context.backbone_variables][0] == pytest.approx(tuned[0])  # restored afterwards
 
 
 def test_generate_writes_until_eos():
     def model(x):  # writes "a" while the row is shorter than 4 tokens, then EOS
-        length = tf.reduce_sum(tf.cast(x != lm.PAD, tf.int32), axis=1, keepdims=True)
-        return tf.one_hot(tf.where(length < 4, ord("a"), lm.EOS) * tf.ones_like(x), lm.VOCAB)
+        length = tf.reduce_sum(tf.cast(x != lm_model.PAD, tf.int32), axis=1, keepdims=True)
+        return tf.one_hot(tf.where(length < 4, ord("a"), lm_model.EOS) * tf.ones_like(x), lm_model.VOCAB)
 
-    assert lm_tasks.generate(model, ["x"], max_new=10) == ["aa"]
+    assert lm_data.generate(model, ["x"], max_new=10) == ["aa"]
 
 
 def test_batches_are_trimmed_to_their_longest_row_without_changing_the_loss():
-    ids = np.array([[5, 6, lm.PAD, lm.PAD, lm.PAD], [7, lm.PAD, 8, lm.PAD, lm.PAD]])
-    assert int(data.used_length(lm.PAD, ids)) == 3  # a pad inside a row is kept: only all-padding columns go
-    assert int(data.used_length(lm.PAD, ids, np.full((1, 5), 9))) == 5  # replayed text has no padding
-    task = lm_tasks.skill_task("sort")
-    layer = hub.load("byte-lm")
+    ids = np.array([[5, 6, lm_model.PAD, lm_model.PAD, lm_model.PAD], [7, lm_model.PAD, 8, lm_model.PAD, lm_model.PAD]])
+    assert int(tasks.used_length(lm_model.PAD, ids)) == 3  # a pad inside a row is kept: only all-padding columns go
+    assert int(tasks.used_length(lm_model.PAD, ids, np.full((1, 5), 9))) == 5  # replayed text has no padding
+    task = lm_data.skill_task("sort")
+    layer = models.load("byte-lm")
     x, y = task.x_test[:8], task.y_test[:8]
-    n = int(data.used_length(lm.PAD, x))
+    n = int(tasks.used_length(lm_model.PAD, x))
     assert n < x.shape[1]  # the sort prompts are short: there is padding to drop
     full = example_cross_entropy(y, layer(x)).numpy()
     trimmed = example_cross_entropy(y[:, :n], layer(x[:, :n])).numpy()  # causal: padding after a token changes nothing
@@ -92,28 +93,29 @@ def test_batches_are_trimmed_to_their_longest_row_without_changing_the_loss():
 
 def test_a_sequence_continues_from_a_given_first_stage_and_leaves_it_as_it_was(bench, plain):
     weights = [v.numpy() for v in plain.context.backbone_variables]
-    given = lm_runs.sequence(("sort", "camel"), bench, first=plain, epochs=1, learning_rate=1e-3)
+    given = lm_experiments.sequence(("sort", "camel"), bench, first=plain, epochs=1, learning_rate=1e-3)
     assert given[0] == {"stage": "sort", **plain.final}
     for v, w in zip(plain.context.backbone_variables, weights):
         np.testing.assert_array_equal(v.numpy(), w)  # the given run's model is put back
-    trained = lm_runs.sequence(("sort", "camel"), bench, epochs=1, learning_rate=1e-3)  # stage one trained here
+    trained = lm_experiments.sequence(("sort", "camel"), bench, epochs=1, learning_rate=1e-3)  # stage one trained here
     assert trained[0] == pytest.approx(given[0]) and trained[1] == pytest.approx(given[1], abs=1e-6)
     with pytest.raises(ValueError, match="learning_rate"):
-        lm_runs.sequence(("sort", "camel"), bench, first=plain, epochs=1, learning_rate=3e-3)
+        lm_experiments.sequence(("sort", "camel"), bench, first=plain, epochs=1, learning_rate=3e-3)
     with pytest.raises(ValueError, match="training"):
-        lm_runs.sequence(("sort", "camel"), bench, replay=0.25, first=plain, epochs=1, learning_rate=1e-3)
+        lm_experiments.sequence(("sort", "camel"), bench, method=M.Rehearsal(0.25), first=plain, epochs=1,
+                                learning_rate=1e-3)
 
 
 def test_a_bucketed_task_trains_on_batches_of_similar_length(bench, monkeypatch):
     from dataclasses import replace
 
-    task = lm_tasks.skill_task("camel")
-    lengths = data.row_lengths(task.x_train, lm.PAD)
+    task = lm_data.skill_task("camel")
+    lengths = tasks.row_lengths(task.x_train, lm_model.PAD)
     assert lengths.max() - lengths.min() > 10  # prompts of mixed lengths: bucketing has padding to save
     orders = []
-    real = data.length_batches
-    monkeypatch.setattr(data, "length_batches", lambda *a, **k: orders.append((a[0], real(*a, **k))) or orders[-1][1])
-    r = lm_runs.sft(replace(task, bucket=True), bench=bench, epochs=2, learning_rate=1e-3)
+    real = tasks.length_batches
+    monkeypatch.setattr(tasks, "length_batches", lambda *a, **k: orders.append((a[0], real(*a, **k))) or orders[-1][1])
+    r = lm_experiments.sft(replace(task, bucket=True), bench=bench, epochs=2, learning_rate=1e-3)
     assert len(orders) == 2 and r.steps == 2 * -(-len(task.y_train) // 32)
 
     def padded(order):  # positions the model runs on in one epoch, batches trimmed to their longest row

@@ -1,12 +1,15 @@
 """Each method does what its docstring says, checked on the bundled model with small, fast runs."""
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from utils import compare, hub
 from utils import methods as M
-from utils.train import finetune
+from utils import models, suites
+from utils.common import PROTOCOL, Protocol
+from utils.train import Run, finetune
 
 
 @pytest.fixture
@@ -16,16 +19,10 @@ def small_pair(permute_pair):
 
 
 def _ctx(pair):
-    a, b = pair
-    backbone = hub.load("digits-convnet", trainable=True)
-    head = tf.keras.layers.Dense(10)
-    head(backbone(b.x_train[:1]))
-    return M.Context(
-        backbone=backbone, head=head, old_head=hub.load_head("digits-convnet"), task_a=a, task_b=b,
-        train_x=b.x_train, train_y=b.y_train, initial=[tf.constant(v.numpy()) for v in backbone.trainable_variables],
-        rng=tf.random.Generator.from_seed(0), np_rng=np.random.default_rng(0), seed=0, learning_rate=1e-3,
-        batch_size=32, model="digits-convnet",
-    )
+    """The Context the runner itself builds (``Run.prepare``) for full fine-tuning on ``pair``, before any step."""
+    run = Run("digits-convnet", pair, None, Protocol(learning_rate=1e-3))
+    run.prepare()
+    return run.ctx
 
 
 def _shift(ctx, t, direction):
@@ -115,11 +112,13 @@ def test_lora_update_has_low_rank(small_pair):
 def test_wiseft_endpoints_reproduce_pretrained_and_finetuned(small_pair):
     r = finetune(task=small_pair, method=M.WiSEFT(alpha=1.0, sweep=(0.0, 1.0)), epochs=2, seed=0)
     plain = finetune(task=small_pair, method=None, epochs=2, seed=0)
-    sweep = r.extra["wise_ft"]
+    sweep = r.reports[0]["dial"]
     assert 1.0 not in sweep  # where the model is left: the final evaluation measures it, not a second one
     assert r.final["A_head"] == plain.final["A_head"] and r.final["B"] == plain.final["B"]
-    rows = {M.run_id(methods): m for methods, m in compare.rows_of([M.WiSEFT(alpha=1.0, sweep=(0.0, 1.0))], r)}
-    assert rows["full"] == r.final and rows["wise-ft(alpha=0)"] == sweep[0.0]
+    rows = {M.run_id(row.methods): row for row in r.rows()}
+    assert rows["full"].metrics == r.final and rows["wise-ft(alpha=0)"].metrics == sweep[0.0]
+    assert rows["full"].left and not rows["wise-ft(alpha=0)"].left  # the model was left at alpha = 1
+    assert r.settings()["training"] == "full"  # what a sequence continuing from it would check
     assert sweep[0.0]["A_head"] == r.before["A_head"] and sweep[0.0]["A_probe"] == r.before["A_probe"]
     for v, w in zip(r.context.backbone_variables, plain.context.backbone_variables):
         assert np.array_equal(v.numpy(), w.numpy())  # left at alpha = 1
@@ -154,7 +153,7 @@ def test_lpft_probes_first_then_fine_tunes(small_pair):
     assert r.history[1]["A_head"] == r.before["A_head"]  # the probe phase cannot move the backbone
     assert r.history[2]["A_head"] != r.before["A_head"]
     probe_end = r.history[1]
-    assert r.context.probed_head is not None and probe_end["phase"] == "linear probe"  # the runner kept the probe
+    assert r.context.training.probed_head is not None and probe_end["phase"] == "linear probe"  # the runner kept the probe
 
 
 def test_dropout_only_in_training():
@@ -189,14 +188,36 @@ def test_weight_decay_penalty_values(small_pair):
 
 def test_early_stopping_holds_out_validation_and_restores_the_best(small_pair):
     es = M.EarlyStopping(patience=1, validation_fraction=0.2)
-    r = finetune(task=small_pair, method=es, epochs=8, learning_rate=0.05, eval_every=1)
-    info = r.extra["early_stopping"]
+    r = finetune(task=small_pair, method=es, epochs=3, learning_rate=0.05, eval_every=1)
+    info = r.reports[0]
     vals = [h["B_val"] for h in r.history[1:]]
     assert info["best_B_val"] == max(vals) and info["best_epoch"] == 1 + int(np.argmax(vals))
     assert len(r.context.train_y) == len(small_pair[1].y_train) - len(es.y_val)
     assert es.validation_accuracy(r.context) == info["best_B_val"]  # best weights restored
-    if info["stopped_epoch"] is not None:
-        assert info["stopped_epoch"] == info["best_epoch"] + 1 and len(r.history) - 1 == info["stopped_epoch"]
+
+
+class _Weights(M.Method):
+    """A helper (no key: not registered) that keeps the backbone's weights after every epoch."""
+
+    def setup(self, ctx):
+        self.seen = {}
+
+    def after_epoch(self, ctx, epoch, metrics):
+        self.seen[epoch] = [v.numpy() for v in ctx.backbone_variables]
+        return False
+
+
+def test_early_stopping_stops_after_patience_epochs_and_restores_the_best_epoch(small_pair, monkeypatch):
+    es, weights = M.EarlyStopping(patience=2), _Weights()
+    scripted = iter([0.50, 0.70, 0.60, 0.65, 0.99])  # validation accuracy: best at epoch 2, then 2 epochs without gain
+    monkeypatch.setattr(es, "validation_accuracy", lambda ctx: next(scripted))
+    r = finetune(task=small_pair, method=[es, weights], epochs=8, eval_every=1)
+    assert [h["epoch"] for h in r.history] == [0, 1, 2, 3, 4]  # stopped after epoch 4, not 8
+    assert r.reports[0] == {"best_epoch": 2, "stopped_epoch": 4, "best_B_val": 0.70, "best_step": 2 * r.steps // 4}
+    for v, w in zip(r.context.backbone_variables, weights.seen[2]):
+        np.testing.assert_array_equal(v.numpy(), w)  # the best epoch's weights are put back
+    assert any(not np.array_equal(a, b) for a, b in zip(weights.seen[2], weights.seen[4]))
+    assert [row.steps for row in r.rows()] == [r.steps // 2]  # reported with the steps behind the weights it kept
 
 
 def test_lwf_needs_the_old_head_and_is_zero_before_training(small_pair):
@@ -205,9 +226,8 @@ def test_lwf_needs_the_old_head_and_is_zero_before_training(small_pair):
     lwf.setup(ctx)
     x = ctx.train_x[:8]
     assert float(lwf.penalty(ctx, x, ctx.backbone(x), None)) == pytest.approx(0.0, abs=1e-6)
-    ctx.old_head = None
     with pytest.raises(ValueError, match="task-A head"):
-        lwf.setup(ctx)
+        lwf.setup(replace(ctx, old_head=None))
 
 
 def test_build_by_name_and_bad_options():
@@ -224,11 +244,11 @@ def test_build_by_name_and_bad_options():
 
 
 def test_lwf_paper_warms_up_the_new_head_then_trains_the_old_head_too(small_pair):
-    m = M.LwF.paper()
+    m = suites.lwf_paper()
     r = finetune(task=small_pair, method=m, epochs=1, eval_every=1)
     assert [h["phase"] for h in r.history] == ["pretrained"] + ["warm-up"] * 5 + ["fine-tune"]
     assert r.history[5]["A_head"] == r.before["A_head"]  # warm-up: backbone and old head frozen
-    reference = hub.load_head("digits-convnet")
+    reference = models.load_head("digits-convnet")
     assert not np.array_equal(r.context.old_head.kernel.numpy(), reference.kernel.numpy())  # the old head trained
     assert np.array_equal(m.reference_head.kernel.numpy(), reference.kernel.numpy())  # its targets did not move
 
@@ -251,7 +271,7 @@ def test_decoupled_weight_decay_shrinks_each_kernel_by_rate_times_decay(small_pa
     class Optimizer:
         learning_rate = 0.1
 
-    ctx.optimizer = Optimizer()
+    ctx.training.optimizer = Optimizer()
     assert wd.penalty(ctx, None, None, None) is None  # no loss term: AdamW's rule, not an L2 penalty
     before = {v.ref(): v.numpy() for v in ctx.backbone_variables}
     wd.after_apply(ctx)
@@ -266,17 +286,37 @@ def test_wiseft_head_tuned_keeps_the_fine_tuned_head_after_lpft(small_pair):
     auto_methods = [M.LPFT(lp_epochs=1), M.WiSEFT(0.0, sweep=(0.0,))]
     auto = finetune(task=small_pair, method=auto_methods, epochs=1, seed=0)
     tuned = finetune(task=small_pair, method=[M.LPFT(lp_epochs=1), M.WiSEFT(0.0, sweep=(0.0,), head="tuned")], epochs=1, seed=0)
-    probe = auto.context.probed_head
+    probe = auto.context.training.probed_head
     np.testing.assert_array_equal(auto.context.head.weights[0].numpy(), probe[0])  # alpha = 0: the probed head
     assert not np.array_equal(tuned.context.head.weights[0].numpy(), probe[0])  # backbone-only: the tuned head
     assert auto.final["A_head"] == tuned.final["A_head"] == auto.before["A_head"]  # both backbones at theta0
-    control = auto.extra["wise_ft_backbone_only"]  # the control dial, evaluated in the same run
-    assert control[0.0] == tuned.final and "wise_ft_backbone_only" not in tuned.extra
-    rows = {M.run_id(methods): m for methods, m in compare.rows_of(auto_methods, auto)}
+    control = auto.reports[1]["backbone_only"]  # the control dial, evaluated in the same run
+    assert control[0.0] == tuned.final and "backbone_only" not in tuned.reports[1]
+    rows = {M.run_id(row.methods): row.metrics for row in auto.rows()}
     assert rows[M.run_id([M.LPFT(lp_epochs=1), M.WiSEFT(0.0, head="tuned")])] == tuned.final
 
 
-def test_lpft_control_is_full_finetuning_at_the_reduced_rate():
-    control = M.LPFT.control()
-    assert [type(m) for m in control["method"]] == [M.FullFineTuning]
-    assert control["learning_rate"] == pytest.approx(1e-3)
+def test_lpft_control_fine_tunes_at_lpft_s_reduced_rate_without_the_probe(small_pair):
+    lpft = finetune(task=small_pair, method=M.LPFT(lp_epochs=1), epochs=1, eval_every=0)
+    entry = suites.lpft_control()
+    control = finetune(task=small_pair, method=entry["method"], epochs=1, eval_every=0,
+                       learning_rate=entry["learning_rate"])
+    fine_tune = lpft.config["phases"][-1]
+    assert [p["train"] for p in lpft.config["phases"]] == ["head", "all"]
+    assert [p["train"] for p in control.config["phases"]] == ["all"]  # no probe phase: a random head
+    rate = control.config["learning_rate"] * control.config["phases"][0]["lr_scale"]
+    assert rate == pytest.approx(lpft.config["learning_rate"] * fine_tune["lr_scale"])  # the same fine-tuning rate
+    assert control.config["learning_rate"] < PROTOCOL.learning_rate and control.id == "full"
+
+
+def test_the_fisher_cache_is_keyed_by_weights_and_data_and_keeps_the_newest():
+    from utils.methods.ewc import FisherCache
+
+    cache, calls = FisherCache(size=2), []
+    w, x, y = [np.ones((2, 2), np.float32)], np.zeros((3, 4), np.float32), np.arange(3)
+    key = cache.key(w, x, y)
+    assert cache.key([w[0] + 1e-7], x, y) != key and cache.key(w, x, y[::-1]) != key  # any byte changes the key
+    for k in (key, key, "b", "c", key):
+        cache.get(k, lambda k=k: calls.append(k) or k)
+    assert calls == [key, "b", "c", key]  # computed once while kept; evicted once two newer ones came
+    assert list(cache.entries) == ["c", key]

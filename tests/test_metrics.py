@@ -37,7 +37,7 @@ def test_spearman_gives_tied_scores_their_average_rank():
 
 
 def test_mean_reciprocal_rank_counts_distractors_and_rivals_of_the_same_topic_only():
-    from utils.text_tasks import mean_reciprocal_rank
+    from utils.text_data import mean_reciprocal_rank
 
     e = np.eye(4)
     a, b = e[:2], e[:2] + 0.1 * e[2]          # each a is nearest its own b

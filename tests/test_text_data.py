@@ -3,7 +3,7 @@
 import collections
 import re
 
-from utils import text_tasks
+from utils import text_data
 
 
 def words(text):
@@ -11,17 +11,17 @@ def words(text):
 
 
 def test_intents_are_balanced_with_a_fixed_split():
-    rows = text_tasks.read_csv("intents")
+    rows = text_data.read_csv("intents")
     counts = collections.Counter((r["label"], r["split"]) for r in rows)
     labels = {r["label"] for r in rows}
     assert len(rows) >= 800 and len(labels) >= 6
     assert {counts[(c, "train")] for c in labels} == {95} and {counts[(c, "test")] for c in labels} == {30}
-    xtr, ytr, xte, yte, names = text_tasks.labelled("intents", "label")
+    xtr, ytr, xte, yte, names = text_data.labelled("intents", "label")
     assert (len(xtr), len(xte), len(names)) == (760, 240, 8) and set(ytr) == set(range(8))
 
 
 def test_no_duplicates_within_or_across_splits_even_after_normalising():
-    rows = text_tasks.read_csv("intents")
+    rows = text_data.read_csv("intents")
     keys = [" ".join(words(r["text"])) for r in rows]
     assert len(set(keys)) == len(keys)
     train = [set(words(r["text"])) for r in rows if r["split"] == "train"]
@@ -31,21 +31,21 @@ def test_no_duplicates_within_or_across_splits_even_after_normalising():
 
 
 def test_general_ability_sets_are_large_enough_and_independent():
-    a, b, topics = text_tasks.paraphrase_pairs()
+    a, b, topics = text_data.paraphrase_pairs()
     assert len(a) >= 200 and len(set(topics)) >= 10
     assert all(x != y for x, y in zip(a, b)) and len(set(a + b)) == len(a + b)
-    rows = text_tasks.read_csv("topics")
+    rows = text_data.read_csv("topics")
     counts = collections.Counter((r["topic"], r["split"]) for r in rows)
     assert set(counts.values()) <= {40, 20} and len({r["topic"] for r in rows}) == 8
-    intents = {r["text"] for r in text_tasks.read_csv("intents")}
+    intents = {r["text"] for r in text_data.read_csv("intents")}
     topic_texts = {r["text"] for r in rows}
     assert not intents & set(a + b) and not topic_texts & set(a + b) and not intents & topic_texts
 
 
 def test_smaller_sets_stay_balanced():
-    a, _, topics = text_tasks.paraphrase_pairs(fraction=0.5)
+    a, _, topics = text_data.paraphrase_pairs(fraction=0.5)
     assert len(a) == 120 and set(collections.Counter(topics).values()) == {10}
-    xtr, ytr, xte, yte, _ = text_tasks.labelled("topics", "topic", fraction=0.5)
+    xtr, ytr, xte, yte, _ = text_data.labelled("topics", "topic", fraction=0.5)
     assert set(collections.Counter(ytr).values()) == {20} and set(collections.Counter(yte).values()) == {10}
 
 
@@ -53,21 +53,21 @@ def _all_sentences_but(skip: str) -> set:
     """Every sentence of data/text/ outside the file ``skip``."""
     out = set()
     if skip != "paraphrases":
-        a, b, _ = text_tasks.paraphrase_pairs()
+        a, b, _ = text_data.paraphrase_pairs()
         out |= set(a + b)
     for name in ("intents", "topics"):
-        out |= {r["text"] for r in text_tasks.read_csv(name)}
+        out |= {r["text"] for r in text_data.read_csv(name)}
     if skip != "distractors":
-        out |= set(text_tasks.distractors()[0])
+        out |= set(text_data.distractors()[0])
     if skip != "similarity":
-        a, b, _ = text_tasks.similarity_pairs()
+        a, b, _ = text_data.similarity_pairs()
         out |= set(a + b)
     return out
 
 
 def test_distractors_share_topic_and_words_with_their_pair_but_are_new_sentences():
-    rows = text_tasks.read_csv("distractors")
-    pairs = {r["id"]: r for r in text_tasks.read_csv("paraphrases")}
+    rows = text_data.read_csv("distractors")
+    pairs = {r["id"]: r for r in text_data.read_csv("paraphrases")}
     assert len(rows) == 48 and set(collections.Counter(r["topic"] for r in rows).values()) == {4}
     assert all(r["id"] in pairs and pairs[r["id"]]["topic"] == r["topic"] for r in rows)
     shared = [len(set(words(r["distractor"])) & set(words(pairs[r["id"]]["sentence_a"]))) for r in rows]
@@ -80,7 +80,7 @@ def test_distractors_share_topic_and_words_with_their_pair_but_are_new_sentences
 
 
 def test_graded_pairs_cover_every_score_evenly_and_are_new_sentences():
-    a, b, scores = text_tasks.similarity_pairs()
+    a, b, scores = text_data.similarity_pairs()
     assert len(a) == 60 and collections.Counter(scores.tolist()) == {float(s): 10 for s in range(6)}
     others = _all_sentences_but("similarity")
     assert len(set(a + b)) == 120 and not set(a + b) & others

@@ -1,9 +1,10 @@
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
 
-from utils import data
+from utils import image_data, tasks
 from utils import methods as M
 from utils.train import NonFiniteLossError, finetune
 
@@ -15,7 +16,7 @@ def small_pair(permute_pair):
 
 
 def test_records_every_epoch_and_full_finetuning_forgets(permute_pair):
-    r = finetune(task="permute", epochs=3, seed=0)
+    r = finetune(task=image_data.task_pair("permute"), epochs=3, seed=0)
     assert [h["epoch"] for h in r.history] == [0, 1, 2, 3]
     for h in r.history:
         assert {"A_head", "A_probe", "B", "B_train"} <= set(h)
@@ -41,8 +42,8 @@ def test_nan_inputs_are_refused_before_training(small_pair):
     a, b = small_pair
     x = b.x_train.copy()
     x[5] = np.nan
-    bad = data.Task("nan", x, b.y_train, b.x_test, b.y_test, 10)
-    with pytest.raises(data.InvalidDataError, match=r"task B 'nan': x_train row 5 holds NaN or inf"):
+    bad = tasks.Task("nan", x, b.y_train, b.x_test, b.y_test, 10)
+    with pytest.raises(tasks.InvalidDataError, match=r"task B 'nan': x_train row 5 holds NaN or inf"):
         finetune(task=(a, bad), epochs=1)
 
 
@@ -52,18 +53,24 @@ def test_bad_arguments_fail_before_training(small_pair):
     with pytest.raises(ValueError, match="learning_rate"):
         finetune(task=small_pair, learning_rate=0)
     with pytest.raises(ValueError, match="10 classes but task A .* has 5: use the model pretrained on task A .*digits-convnet-0to4"):
-        finetune(model="digits-convnet", task="split", epochs=1)
+        finetune(model="digits-convnet", task=image_data.task_pair("split"), epochs=1)
     a, b = small_pair
-    wide = data.Task("wide", np.zeros((8, 28, 28, 1), np.float32), np.zeros(8, np.int32), np.zeros((8, 28, 28, 1), np.float32),
-                     np.zeros(8, np.int32), 10)
-    from utils.hub import IncompatibleInputError
+    wide = tasks.Task("wide", np.zeros((8, 28, 28, 1), np.float32), np.zeros(8, np.int32),
+                      np.zeros((8, 28, 28, 1), np.float32), np.zeros(8, np.int32), 10, bench=image_data.IMAGES)
+    from utils.models import IncompatibleInputError
 
     with pytest.raises(IncompatibleInputError, match=r"\(None, 8, 8, 1\)"):
+        finetune(model="digits-convnet", task=(a, wide), epochs=1)
+    with pytest.raises(ValueError, match="names no base model: pass finetune\\(model="):
         finetune(task=(a, wide), epochs=1)
+    with pytest.raises(ValueError, match="has no bench to measure a run on it"):
+        finetune(model="digits-convnet", task=(a, replace(b, bench=None)), epochs=1)
+    with pytest.raises(TypeError, match="image_data.task_pair"):
+        finetune(task="permute", epochs=1)  # the runner knows no track: a name is resolved by its track
 
 
 def test_split_pair_uses_the_0to4_model():
-    r = finetune(task="split", epochs=1, method=M.FrozenBackbone())
+    r = finetune(task=image_data.task_pair("split"), epochs=1, method=M.FrozenBackbone())
     assert r.model == "digits-convnet-0to4" and r.before["A_head"] > 0.97
 
 
@@ -126,7 +133,7 @@ def test_nan_keeps_the_last_good_checkpoint(small_pair, tmp_path):
 def test_graph_rewrites_are_switched_for_the_block_and_put_back():
     import tensorflow as tf
 
-    from utils.train import graph_rewrites
+    from utils.runtime import graph_rewrites
 
     def off():
         return tf.config.optimizer.get_experimental_options().get("disable_meta_optimizer", False)

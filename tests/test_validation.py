@@ -6,14 +6,14 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from utils import data
-from utils.data import InvalidDataError
+from utils import image_data, tasks
+from utils.tasks import InvalidDataError
 from utils.train import ChanceLevelWarning, chance_level_warning, finetune
 
 
 @pytest.fixture(scope="module")
 def pair():
-    return data.task_pair("permute")
+    return image_data.task_pair("permute")
 
 
 def broken(task, **changes):
@@ -45,15 +45,15 @@ def nan_at(x, row):
 def test_each_bad_array_is_named_with_its_first_bad_row(pair, change, message):
     a, b = pair
     with pytest.raises(InvalidDataError, match=message) as e:
-        data.validate(broken(b, **change(b)), "task B")
+        tasks.validate(broken(b, **change(b)), "task B")
     assert "\n" not in str(e.value) and "task B 'mine'" in str(e.value)
 
 
 def test_the_runner_refuses_before_loading_or_training(pair, monkeypatch):
-    from utils import hub
+    from utils import models
 
     a, b = pair
-    monkeypatch.setattr(hub, "load", lambda *args, **kw: pytest.fail("loaded the model before checking the data"))
+    monkeypatch.setattr(models, "load", lambda *args, **kw: pytest.fail("loaded the model before checking the data"))
     with pytest.raises(InvalidDataError, match="task B 'mine': x_train row 5 holds NaN"):
         finetune(task=(a, broken(b, x_train=nan_at(b.x_train, 5))), epochs=1)
     with pytest.raises(InvalidDataError, match="task A 'mine': y_test row 0"):
@@ -61,9 +61,9 @@ def test_the_runner_refuses_before_loading_or_training(pair, monkeypatch):
 
 
 def test_the_bundled_tasks_are_valid():
-    for name in data.TASK_PAIRS:
-        for role, task in zip(("task A", "task B"), data.task_pair(name)):
-            data.validate(task, role)
+    for name in image_data.TASK_PAIRS:
+        for role, task in zip(("task A", "task B"), image_data.task_pair(name)):
+            tasks.validate(task, role)
             assert task.has_validation
 
 

@@ -53,16 +53,16 @@ def test_export_is_one_flat_function_per_training_mode_with_the_models_outputs(t
     import tensorflow as tf
     import tf_keras as keras
 
-    from utils import hub
+    from utils import models
 
     model = zoo.digits_feature_extractor((8, 8, 1), 16)
     dropout = keras.Sequential([keras.Input((8, 8, 1)), model, keras.layers.Dropout(0.5, seed=1)])
     x = np.random.default_rng(0).random((5, 8, 8, 1)).astype(np.float32)
-    hub.export(dropout, tmp_path / "m", tf.TensorSpec([None, 8, 8, 1], tf.float32))
+    models.export(dropout, tmp_path / "m", tf.TensorSpec([None, 8, 8, 1], tf.float32))
     nested = tmp_path / "nested"
     tf.saved_model.save(dropout, str(nested))
     assert _functions(tmp_path / "m") < _functions(nested) / 3
-    layer = hub.load(tmp_path / "m", trainable=True)
+    layer = models.load(tmp_path / "m", trainable=True)
     np.testing.assert_array_equal(layer(x, training=False).numpy(), dropout(x, training=False).numpy())
     assert float(tf.reduce_mean(tf.cast(layer(x, training=True) == 0, tf.float32))) > 0.3  # dropout on in training
     assert [v.shape for v in layer.trainable_variables] == [v.shape for v in dropout.trainable_variables]
@@ -76,16 +76,16 @@ def test_committed_models_are_flat_exports(name):
 def test_reexport_keeps_the_outputs_and_refuses_other_weights(tmp_path, monkeypatch):
     import shutil
 
-    from utils import hub, paths
+    from utils import models, paths
 
     shutil.copytree(catalog.BUNDLED["digits-convnet"].path, tmp_path / "digits-convnet")
     monkeypatch.setattr(paths, "MODELS_DIR", tmp_path)
     folder = catalog.BUNDLED["digits-convnet"].path
     assert folder == tmp_path / "digits-convnet"
     x = np.random.default_rng(1).random((3, 8, 8, 1)).astype(np.float32)
-    before = hub.load(folder)(x).numpy()
+    before = models.load(folder)(x).numpy()
     zoo.reexport("digits-convnet")
-    np.testing.assert_array_equal(hub.load(folder)(x).numpy(), before)
+    np.testing.assert_array_equal(models.load(folder)(x).numpy(), before)
     monkeypatch.setattr(zoo, "architecture", lambda name: zoo.digits_feature_extractor((8, 8, 1), 32))
     with pytest.raises(ValueError, match="do not fit"):
         zoo.reexport("digits-convnet")

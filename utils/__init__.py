@@ -4,16 +4,20 @@ Importing ``utils`` (or any of its modules) sets ``TF_USE_LEGACY_KERAS=1`` befor
 TensorFlow loads, so ``tf.keras`` and ``tensorflow_hub.KerasLayer`` use Keras 2
 (the ``tf_keras`` package). Keras 3 rejects hub layers; see ``utils.env``.
 
-Modules, in layers (a module imports only from its own layer or below; ``tests/test_layers.py``):
-    common, paths       seeding, atomic writes, JSON conversion; where files live
-    catalog             the bundled models' names, recipes, files and metadata
-    hub, zoo            ``hub.load``: one way to get a ``hub.KerasLayer``; ``zoo`` builds the bundled models
-    data, text_tasks    task A (digits), the task-B variants (permute, rot90, split), the text track
-    lm, lm_tasks        the byte-level language model (corpus, model, bits per byte) and its skills
-    methods             one file per method; ``methods/base.py`` declares the hooks the runner calls
-    train, finetune_cli the runner (``finetune``, ``Run``, ``PROTOCOL``) and the command-line script
-    compare, lm_runs, merging, evidence, robust, metrics, plots, costs   comparisons, merges, check cells, figures
-    exercise, interview, curriculum, report, env, lab   the course: notebooks' helpers, ``make run``, ``make lab``
+Modules, in layers (a module imports only from its own layer or below; ``tests/test_layers.py`` checks it and
+``docs/ARCHITECTURE.md`` draws it):
+    shared       common, paths, metrics, env   seeding, atomic writes, settings compared; where files live; metrics
+    catalogue    catalog                        the bundled models' names, recipes, files and metadata
+    models       models, runtime                ``models.load``: one way to load a model; how TensorFlow runs it
+    tasks        tasks                          ``Task``: what the runner trains on, whatever the track
+    tracks       image_data                     the digits: task A, the task-B variants, ``ImageBench``
+                 text_model, text_data          all-MiniLM-L6-v2 ported; the intents and ``TextBench``
+                 lm_model, lm_data              the byte-level language model; its skills and ``LMBench``
+    builders     zoo                            builds the bundled models
+    methods      methods/                       one file per method; ``methods/base.py`` declares the hooks
+    runner       train, heads, pool, checkpoint, results   ``finetune``: the one runner (it imports no track)
+    experiments  suites, compare, lm_experiments, merging, evidence, robust, report, plots, costs, finetune_cli
+    course       exercise, interview, curriculum, lab      notebooks' helpers, ``make run``, ``make lab``
 """
 
 import os as _os

@@ -1,6 +1,6 @@
 """The catalogue of bundled models: their names, files and metadata. No TensorFlow, no builders.
 
-``utils.hub`` reads it to resolve a bundled name; ``utils.zoo`` builds what it lists. Each model folder
+``utils.models`` reads it to resolve a bundled name; ``utils.zoo`` builds what it lists. Each model folder
 under ``data/models/NAME`` holds a SavedModel plus:
 
     head.npz       the task-A classification head: kernel float32 [features, classes], bias [classes]
@@ -40,7 +40,7 @@ PRETRAINING_LENGTHS = (5, 20, 60, 240)  # epochs of the digits-convnet variants 
 
 @dataclass(frozen=True)
 class MiniLMRecipe:
-    """all-MiniLM-L6-v2 ported from its released weights (see ``utils.text_models``); no training."""
+    """all-MiniLM-L6-v2 ported from its released weights (see ``utils.text_model``); no training."""
 
     part: str  # "encoder" | "preprocessor"
     seq_len: int = 32
@@ -51,7 +51,7 @@ class MiniLMRecipe:
 
 @dataclass(frozen=True)
 class ByteLMRecipe:
-    """How the byte-level language model is pretrained on the standard library's source (``utils.lm``).
+    """How the byte-level language model is pretrained on the standard library's source (``utils.lm_model``).
     Units: optimizer steps, windows per batch, bytes of context."""
 
     part: str  # "model" | "preprocessor"

@@ -1,5 +1,5 @@
 """Small pieces every layer uses, each defined once: the training protocol's defaults, seeding, atomic writes,
-JSON conversion.
+JSON conversion, settings compared.
 
 It imports nothing from ``utils`` (the bottom layer; ``tests/test_layers.py`` checks it).
 """
@@ -42,6 +42,14 @@ def to_jsonable(value):
     if hasattr(value, "item") and callable(value.item) and getattr(value, "ndim", 1) == 0:  # numpy scalars
         return value.item()
     return value
+
+
+def differences(expected: dict, actual: dict, keys=None) -> dict:
+    """{key: (actual value, expected value)} of each setting in ``expected`` (or only ``keys``) that ``actual`` has
+    otherwise (a missing one counts as None). One answer to "does this run match those settings?", asked by a
+    checkpoint being resumed, a run given to a comparison and a run given as a sequence's first stage."""
+    keys = expected.keys() if keys is None else keys
+    return {k: (actual.get(k), expected[k]) for k in keys if actual.get(k) != expected[k]}
 
 
 SCHEDULES = ("constant", "cosine")

@@ -9,10 +9,10 @@ ASCII id (``utils.methods.run_id``); labels are rendered from the records for di
                       "metrics": {"A_head": {"mean", "std", "n", "values"}, "B": {...}, "A_head_val": {...},
                                   "B_val": {...}, "train_seconds": {...}}}}}
 
-The suite (``default_suite()``) is every registered method's own declaration (``Method.suite``): each
-method says which of its settings the comparison runs. WiSE-FT needs no training of its own: its runs are
-fine-tuned once and evaluated at alpha = 0.25, 0.5, 0.75 and 1; alpha = 1 *is* the plain fine-tuned model,
-reported as the base run ("full", "lp-ft").
+The suite is an experiment design of ``utils.suites`` (default: ``suites.images()``, notebook 02's). A run is
+reported as the rows its methods say (``FineTuneResult.rows``): a WiSE-FT run is fine-tuned once and reported at
+each alpha of its dial, alpha = 1 being the plain fine-tuned model ("full", "lp-ft"); an early-stopped run counts
+the steps of the weights it kept. This module names no method.
 """
 
 from __future__ import annotations
@@ -23,19 +23,16 @@ import sys
 import time
 from pathlib import Path
 
-from . import data, metrics
+from . import image_data, metrics, suites
 from . import methods as M
-from .common import PROTOCOL, write_atomic
-from .train import ModelPool, finetune, progress_enabled
+from .common import PROTOCOL, differences, write_atomic
+from .pool import ModelPool
+from .runtime import progress_enabled
+from .train import finetune
 
 KEYS = ("A_head", "A_probe", "B")
 VALIDATION_KEYS = ("A_head_val", "B_val")  # also summarised when measured: choices are made on these
 EXTRA_KEYS = (*VALIDATION_KEYS, "A_drift", "A_scale")  # summarised too when measured (how task-A features moved)
-
-
-def default_suite(inputs: str = "images") -> list:
-    """The runs of a comparison: every registered method's ``suite()``, for methods whose hooks take ``inputs``."""
-    return [entry for cls in M.REGISTRY.values() if cls.inputs in ("any", inputs) for entry in cls.suite()]
 
 
 def entry_parts(entry) -> tuple[list, dict]:
@@ -68,40 +65,28 @@ def display_label(methods, overrides: dict) -> str:
     return M.label(methods) + (f"[{','.join(shown)}]" if shown else "")
 
 
-def rows_of(methods: list, result) -> list[tuple[list, dict]]:
-    """[(methods, final metrics)] of one run; a WiSE-FT run gives one row per alpha of its sweep (and, after a
-    probe phase, one per alpha of its backbone-only control dial, reported as ``WiSEFT(alpha, head="tuned")``)."""
-    if "wise_ft" not in result.extra:
-        return [(methods, result.final)]
-    wise = next(m for m in methods if isinstance(m, M.WiSEFT))
-    sweep = dict(result.extra["wise_ft"])
-    if wise.alpha in wise.sweep:
-        sweep = dict(sorted({**sweep, wise.alpha: result.final}.items()))  # the model was left there: the final numbers
-    base = [m for m in methods if m is not wise]
-    rows = [((base or [M.FullFineTuning()]) if alpha == 1.0 else base + [wise.at(alpha)], m) for alpha, m in sweep.items()]
-    control = result.extra.get("wise_ft_backbone_only", {})
-    return rows + [(base + [M.WiSEFT(alpha, head="tuned")], m) for alpha, m in control.items()]
-
-
 def compare(task="permute", seeds: int = 3, epochs: int = PROTOCOL.epochs, suite=None, progress=None, keys=KEYS,
-            reuse_before: bool = False, first_seed: int = 0, on_run=None, given=(), **kw) -> dict:
-    """Run every entry of ``suite`` (default ``default_suite()``) for ``seeds`` seeds from ``first_seed``;
+            reuse_before: bool = False, first_seed: int = 0, on_run=None, keep=(), given=(), **kw) -> dict:
+    """Run every entry of ``suite`` (default ``utils.suites.images()``) for ``seeds`` seeds from ``first_seed``;
     return the JSON summary (each metric's mean, std and per-seed values; the validation metrics too).
 
-    task: a task-pair name or anything ``utils.train.finetune`` takes. suite entries: a list of methods, or
-    ``{"method": [...], **finetune_overrides}`` (e.g. a learning rate of its own). keys: the metrics summarised.
+    task: a digits pair's name ("permute", "rot90", "split"), or anything ``utils.train.finetune`` takes.
+    suite entries: a list of methods, or ``{"method": [...], **finetune_overrides}`` (e.g. a learning rate of its
+    own). keys: the metrics summarised.
     reuse_before: measure the pretrained model once and pass it to the other runs (slow evaluators).
-    on_run: optional callable(run id, seed, result) after each run, e.g. to keep a trained model for later use.
-    The runs borrow the loaded model in turn (``utils.train.ModelPool``): it is loaded once, not per run, except
-    after a run whose result ``on_run`` keeps (that result keeps its model).
+    on_run: optional callable(run id, seed, result) after each run.
+    The runs borrow the loaded model in turn (``utils.pool.ModelPool``): it is loaded once, not per run, and a run's
+    model is reset when the next run borrows it. keep: the run ids whose trained models are kept (given up to
+    their results, for ``on_run`` to hold on to), a fresh copy being loaded for the next run.
     given: runs already trained (``finetune`` results) that are runs of the suite: each is used for its entry and
     seed instead of training it again; it must have the comparison's settings (checked).
     kw: passed to every ``finetune`` call (model, evaluator, learning_rate...).
     """
     from tqdm.std import tqdm
 
-    suite = suite or default_suite()
-    name = task if isinstance(task, str) else getattr(task, "name", None) or task[1].name
+    suite = suite or suites.images()
+    task = image_data.task_pair(task) if isinstance(task, str) else task
+    name = getattr(task, "name", None) or task[1].name
     reused = _given_runs(given, suite, range(first_seed, first_seed + seeds), {"task": name, "epochs": epochs, **kw})
     rows: dict = {}
     before = None
@@ -117,11 +102,12 @@ def compare(task="permute", seeds: int = 3, epochs: int = PROTOCOL.epochs, suite
                 **{**kw, "epochs": epochs, **overrides, **known})
             before = before or {k: v for k, v in r.before.items()
                                 if k in (*keys, *EXTRA_KEYS) and k not in ("B", "B_val")} or dict(r.before)
-            for row_methods, m in rows_of(methods, r):
-                _add(rows, row_methods, overrides, m, keys, r.train_seconds, seed, steps_of(r))
+            for row in r.rows():
+                _add(rows, row.methods, overrides, row.metrics, keys, r.train_seconds, seed, row.steps)
+            if entry_id(entry) in keep:
+                models.keep(r)  # its model is its own from now on: the next run gets a fresh copy
             if on_run is not None:
                 on_run(entry_id(entry), seed, r)
-            del r  # unless on_run kept it, its model goes back to the pool for the next run
             bar.update(1)
     bar.close()
     for row in rows.values():
@@ -150,17 +136,12 @@ def _given_runs(given, suite, seeds, settings: dict) -> dict:
                              f"{', '.join(entries)} for seeds {list(seeds)}")
         expected = {**settings, **entry_parts(entries[r.id])[1]}
         expected = {k: str(v) if k == "model" else v for k, v in expected.items()}
-        got = {**r.config, "model": r.model, "task": r.task}
-        diff = {k: (got[k], v) for k, v in expected.items() if k in got and got[k] != v}
+        got = r.settings()
+        diff = differences(expected, got, keys=expected.keys() & got.keys())
         if diff:
             raise ValueError(f"given run {r.id!r} was trained with other settings; (run, comparison): {diff}")
         reused[(r.id, r.seed)] = r
     return reused
-
-
-def steps_of(result) -> int:
-    """Optimizer steps that made the weights a run reports: with early stopping, those up to its best epoch."""
-    return int(result.extra.get("early_stopping", {}).get("best_step", result.steps))
 
 
 def _add(rows: dict, methods: list, overrides: dict, measured: dict, keys, seconds: float, seed: int,
@@ -235,7 +216,7 @@ def table(summary: dict) -> str:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m utils.compare", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--task", default="permute", choices=data.TASK_PAIRS)
+    parser.add_argument("--task", default="permute", choices=image_data.TASK_PAIRS)
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--epochs", type=int, default=PROTOCOL.epochs)
     parser.add_argument("--out", type=Path, help="write the JSON summary here")
@@ -243,7 +224,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if args.seeds < 1 or args.epochs < 1:
         parser.error("--seeds and --epochs must be >= 1")
-    summary = compare(args.task, args.seeds, args.epochs, progress=not args.no_progress)
+    summary = compare(args.task, args.seeds, args.epochs, suite=suites.images(), progress=not args.no_progress)
     print(table(summary))
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)

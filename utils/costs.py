@@ -101,7 +101,7 @@ def projection(models=MODELS, rank: int = 8, batch: int = 8, seq: int = 512) -> 
 
 
 def decoder_parameters(layers: int, d_model: int, vocab: int, ctx: int, mlp_ratio: int = 4) -> int:
-    """A pre-LayerNorm causal decoder (``utils.lm.make_lm``): token and position embeddings; per layer two
+    """A pre-LayerNorm causal decoder (``utils.lm_model.make_lm``): token and position embeddings; per layer two
     LayerNorms, a fused QKV projection, an output projection and a two-layer MLP, all with biases; a final
     LayerNorm and an untied output layer."""
     d, hidden = d_model, mlp_ratio * d_model

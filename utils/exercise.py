@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import data, metrics, paths
+from . import image_data, metrics, paths
 
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
 
@@ -45,7 +45,7 @@ def _require(ok: bool, message: str) -> None:
 def reference_preprocess(images, permutation=None):
     """Raw digit images (counts 0..16, [N, 8, 8]) -> float32 [N, 8, 8, 1] in [0, 1], pixels permuted if asked."""
     x = (np.asarray(images, dtype=np.float32) / 16.0)[..., None]
-    return data.permute_pixels(x, permutation) if permutation is not None else x
+    return image_data.permute_pixels(x, permutation) if permutation is not None else x
 
 
 def check_preprocess(fn) -> str:
@@ -53,7 +53,7 @@ def check_preprocess(fn) -> str:
     from sklearn.datasets import load_digits
 
     images = load_digits().images[:40]
-    perm = data.pixel_permutation()
+    perm = image_data.pixel_permutation()
     for args, what in (((images,), "the images"), ((images, perm), "the permuted images")):
         got = _call(fn, *args)
         want = reference_preprocess(*args)
@@ -109,18 +109,18 @@ TRAIN_TOLERANCE = 0.02  # accuracy points between the learner's loop and utils.t
 
 def check_training(fn, model: str = "digits-convnet") -> str:
     """``fn(backbone, old_head, task_a, task_b, penalty, epochs, ...)`` must match the runner on a small case."""
-    from . import hub
     from . import methods as M
+    from . import models
     from .train import finetune
 
-    task_a, task_b = data.task_pair("permute")
+    task_a, task_b = image_data.task_pair("permute")
     small_b = task_b.subset(0.25)
     strength = 0.1
 
     def penalty(variables, anchors):
         return reference_l2sp(variables, anchors, strength)
 
-    history, head = _call(fn, hub.load(model, trainable=True), hub.load_head(model), task_a, small_b, penalty, 2)
+    history, head = _call(fn, models.load(model, trainable=True), models.load_head(model), task_a, small_b, penalty, 2)
     _require(isinstance(history, list) and len(history) == 3,
              f"return the history as a list of 3 rows (epoch 0 = before training, then one per epoch), got {type(history).__name__} "
              f"of length {len(history) if hasattr(history, '__len__') else '?'}")
@@ -158,9 +158,9 @@ def check_method(cls, model: str = "digits-convnet", strength: float = 0.1) -> s
              f"write a class that subclasses utils.methods.Method, got {cls!r}")
     _require("key" in vars(cls) and M.REGISTRY.get(cls.key) is cls,
              f"give {getattr(cls, '__name__', cls)} its own key (key = \"my-l2-sp\"): a Method subclass with a key "
-             f"registers itself, and the runner, the script and the comparison suite find it by that key")
+             f"registers itself, and the runner and the script find it by that key")
     _require(cls.key != "l2-sp", "the key l2-sp is the library's: choose another (e.g. my-l2-sp)")
-    task_a, task_b = data.task_pair("permute")
+    task_a, task_b = image_data.task_pair("permute")
     pair = (task_a, task_b.subset(0.25))
 
     def weights(method):

@@ -18,7 +18,7 @@ Every setting is a flag, and the same keys may come from ``--config FILE.json`` 
 It writes under ``--out``: ``results.json`` (config, library versions, per-epoch and final metrics,
 seconds), ``history.csv``, ``checkpoints/`` (one per epoch; an interrupted run resumes from the
 last one and ends with the same weights) and ``model/``, the fine-tuned feature extractor as a
-SavedModel that ``utils.hub.load`` and ``hub.KerasLayer`` load again (with the new head in
+SavedModel that ``utils.models.load`` and ``hub.KerasLayer`` load again (with the new head in
 ``head.npz``). Files are written atomically. Bad input ends with one line on stderr, exit status 2;
 a failed run (a model that does not load, a NaN loss) with exit status 1; an interruption with 130.
 """
@@ -38,21 +38,15 @@ import time
 import warnings
 from pathlib import Path
 
-from . import catalog, data, hub, report
+from . import catalog, image_data, models, report
 from . import methods as M
 from .common import PROTOCOL, SCHEDULES, write_atomic
-from .train import (
-    ChanceLevelWarning,
-    NonFiniteLossError,
-    ResumeError,
-    finetune,
-    mirrored_strategy,
-    multi_worker_strategy,
-)
+from .runtime import mirrored_strategy, multi_worker_strategy
+from .train import ChanceLevelWarning, NonFiniteLossError, ResumeError, finetune
 
 GENERAL = {  # key: (default, type, help)
     "model": (None, str, "bundled name, SavedModel folder or tfhub.dev handle (default: the task's bundled model)"),
-    "task": ("permute", str, f"task B: {' | '.join(data.TASK_PAIRS)}"),
+    "task": ("permute", str, f"task B: {' | '.join(image_data.TASK_PAIRS)}"),
     "method": ("full", str, f"method(s) joined by '+': {', '.join(M.REGISTRY)}"),
     "epochs": (PROTOCOL.epochs, int, "training epochs (>= 1)"),
     "batch_size": (PROTOCOL.batch_size, int, "examples per step (>= 1)"),
@@ -188,8 +182,8 @@ def _check_ranges(s: dict) -> None:
     for key, ok, rule in rules:
         if not ok:
             raise UsageError(f"{_flag(key)} must be {rule}, got {s[key]}")
-    if s["task"] not in data.TASK_PAIRS:
-        raise UsageError(f"unknown task {s['task']!r}{_closest(s['task'], data.TASK_PAIRS)}; tasks: {', '.join(data.TASK_PAIRS)}")
+    if s["task"] not in image_data.TASK_PAIRS:
+        raise UsageError(f"unknown task {s['task']!r}{_closest(s['task'], image_data.TASK_PAIRS)}; tasks: {', '.join(image_data.TASK_PAIRS)}")
     if s["schedule"] not in SCHEDULES:
         raise UsageError(f"--schedule must be one of {', '.join(SCHEDULES)}, got {s['schedule']!r}")
     if s["strategy"] not in STRATEGIES:
@@ -249,13 +243,13 @@ def export_model(result, folder: Path) -> Path:
     tmp = folder.with_name(f".{folder.name}.tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     logging.getLogger("tensorflow").setLevel(logging.WARNING)  # no "Assets written to" lines
-    hub.save(ctx.backbone, tmp)
+    models.save(ctx.backbone, tmp)
     kernel, bias = (w.numpy() for w in ctx.head.weights)
     np.savez(tmp / catalog.HEAD_FILE, kernel=kernel, bias=bias)
-    location = hub.resolve(result.model)
-    source = {} if hub.is_hub_handle(location) else catalog.read_meta(location)
+    location = models.resolve(result.model)
+    source = {} if models.is_hub_handle(location) else catalog.read_meta(location)
     meta = {"name": folder.name, "kind": source.get("kind", "feature_vector"), "fine_tuned_from": result.model,
-            "task": result.task, "method": result.id, "methods": result.methods, "seed": result.seed,
+            "task": result.task, "method": result.id, "methods": M.records(result.methods), "seed": result.seed,
             "input_shape": [None, *ctx.task_b.input_shape], "num_classes": int(kernel.shape[1]),
             "test_accuracy": result.final.get("B")}
     (tmp / catalog.META_FILE).write_text(json.dumps(meta, indent=2) + "\n")
@@ -307,7 +301,7 @@ def run(settings: dict) -> tuple:
     with warnings.catch_warnings():  # main() prints result.warnings as one line each
         warnings.simplefilter("ignore", ChanceLevelWarning)
         result = finetune(
-            settings["model"], settings["task"], settings["methods"], epochs=settings["epochs"],
+            settings["model"], image_data.task_pair(settings["task"]), settings["methods"], epochs=settings["epochs"],
             batch_size=settings["batch_size"], learning_rate=settings["lr"], schedule=settings["schedule"], seed=settings["seed"],
             eval_every=settings["eval_every"], progress=settings["progress"], checkpoint_dir=out / CHECKPOINTS,
             resume=settings["resume"], strategy=strategy,
@@ -338,7 +332,7 @@ def main(argv=None) -> int:
     except (UsageError, ResumeError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    except (hub.ModelLoadError, NonFiniteLossError, ValueError, RuntimeError, OSError) as e:
+    except (models.ModelLoadError, NonFiniteLossError, ValueError, RuntimeError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
@@ -351,7 +345,7 @@ def main(argv=None) -> int:
     print(summary_table(result))
     for note in result.warnings:
         print(f"warning: {note}", file=sys.stderr)
-    print(f"wrote {out}/: {RESULTS}, {HISTORY}, {CHECKPOINTS}/, {MODEL}/ (load it with utils.hub.load)")
+    print(f"wrote {out}/: {RESULTS}, {HISTORY}, {CHECKPOINTS}/, {MODEL}/ (load it with utils.models.load)")
     return 0
 
 

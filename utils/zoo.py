@@ -8,7 +8,7 @@
 A digits model is a small convnet (no BatchNorm) pretrained on task A, exported in the
 TF-Hub "reusable SavedModel" form: ``hub.KerasLayer(path, trainable=True)`` loads it as a
 feature extractor with its variables. Beside the SavedModel it writes the files ``utils.catalog`` names
-(head.npz, model.json, MODEL_CARD.md); the catalogue (names, recipes, files) lives there, below ``utils.hub``.
+(head.npz, model.json, MODEL_CARD.md); the catalogue (names, recipes, files) lives there, below ``utils.models``.
 
 Training is deterministic (``set_random_seed`` + op determinism): a rebuild on the same machine
 and kernels reproduces the committed weights bit for bit. Other CPU kernels (another instruction set,
@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import data
+from . import image_data
 from .catalog import (
     BUNDLED,
     CARD_FILE,
@@ -39,8 +39,8 @@ from .catalog import (
     read_meta,
 )
 from .common import seed_everything
-from .data import translate_and_noise
-from .hub import export as export_hub
+from .image_data import translate_and_noise
+from .models import export as export_hub
 
 
 def digits_feature_extractor(input_shape=(8, 8, 1), feature_dim: int = 64):
@@ -80,7 +80,7 @@ def build_digits(recipe: DigitsRecipe, out_dir: Path, name: str) -> dict:
     import tf_keras as keras
 
     seed_everything(recipe.seed)
-    task = data.digits(recipe.classes)
+    task = image_data.digits(recipe.classes)
     backbone = digits_feature_extractor(task.input_shape, recipe.feature_dim)
     head = keras.layers.Dense(task.num_classes, name="head")
     model = keras.Sequential([keras.Input(task.input_shape), backbone, head])
@@ -144,7 +144,7 @@ def _digits_card(meta: dict) -> str:
 
 A small open-weight image feature extractor, built by this workbook so that it runs offline.
 Loads like any TF-Hub feature vector: `hub.KerasLayer("data/models/{meta['name']}", trainable=True)`
-or `utils.hub.load("{meta['name']}", trainable=True)`.
+or `utils.models.load("{meta['name']}", trainable=True)`.
 
 ## Input and output
 - Input: float32 `[batch, 8, 8, 1]`, pixel intensities in [0, 1] (the dataset's 0..16 counts divided by 16).
@@ -162,8 +162,8 @@ Built with TensorFlow {meta['built_with']['tensorflow']}.
 
 ## Data and measured accuracy
 scikit-learn's copy of the UCI Optical Recognition of Handwritten Digits data set (E. Alpaydin, C. Kaynak;
-1,797 images of 8x8), classes {meta['classes']}, stratified 70/30 split with seed {data.SPLIT_SEED}, then
-{data.VAL_FRACTION:.0%} of the training part held out for validation (seed {data.VAL_SEED}): {meta['num_train']} train /
+1,797 images of 8x8), classes {meta['classes']}, stratified 70/30 split with seed {image_data.SPLIT_SEED}, then
+{image_data.VAL_FRACTION:.0%} of the training part held out for validation (seed {image_data.VAL_SEED}): {meta['num_train']} train /
 {meta['num_val']} validation / {meta['num_test']} test images. Pretrained on the train images only.
 
 | split | accuracy |
@@ -185,7 +185,7 @@ def build_minilm(recipe: MiniLMRecipe, out_dir: Path, name: str) -> dict:
     """Export one half of the MiniLM pair (encoder or preprocessor) from the installed weights package."""
     import tensorflow as tf
 
-    from . import text_models as tm
+    from . import text_model as tm
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -220,7 +220,7 @@ Not committed: `make` builds it in seconds when missing.
 - `minilm-l6-preprocess`: string `[N]` -> int32 `[N, {meta['seq_len']}]` token ids. Hugging Face BertTokenizer's
   normalisation (lower case, accents stripped, control characters dropped, CJK characters split), FastWordpiece
   with the model's 30,522-token vocab, `[CLS] ... [SEP]`, truncated to {meta['seq_len']}, padded with 0. Loading it
-  needs `import tensorflow_text` first (`utils.hub.load` does it).
+  needs `import tensorflow_text` first (`utils.models.load` does it).
 - `minilm-l6`: int32 ids `[N, L]` (any L <= 512; 0 = padding) -> float32 `[N, 384]`: BERT encoder (6 layers, hidden
   384, 12 heads, exact-erf GELU, LayerNorm eps 1e-12), mean of the last hidden states over real tokens, L2-normalised.
   No dropout. `hub.KerasLayer("data/models/minilm-l6", trainable=True)` fine-tunes all 22.7M parameters.
@@ -240,7 +240,7 @@ def build_byte_lm(recipe: ByteLMRecipe, out_dir: Path, name: str) -> dict:
 
     import tensorflow as tf
 
-    from . import lm
+    from . import lm_model as lm
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -294,7 +294,7 @@ def _byte_lm_card(meta: dict, preprocessor: bool = False) -> str:
 
 The preprocessor of `{meta['model']}`: string `[N]` -> int32 `[N, {meta['output_shape'][1]}]`: BOS ({meta['specials']['BOS']}),
 the string's UTF-8 bytes (tensorflow_text `ByteSplitter`), truncated, then PAD ({meta['specials']['PAD']}). Loading it
-needs `import tensorflow_text` first (`utils.hub.load` does it). Built by `python -m utils.zoo build {meta['name']}`
+needs `import tensorflow_text` first (`utils.models.load` does it). Built by `python -m utils.zoo build {meta['name']}`
 (nothing trained). Licence: Apache-2.0 (this workbook's code).
 """
     r, h, c = meta["recipe"], meta["heldout"], meta["corpus"]
@@ -350,8 +350,8 @@ def build(name: str, out_dir: Path | None = None) -> dict:
 
 def architecture(name: str):
     """The untrained tf_keras model of bundled model ``name`` (its recipe's architecture): what ``reexport`` fills."""
-    from . import lm
-    from . import text_models as tm
+    from . import lm_model as lm
+    from . import text_model as tm
 
     recipe, meta = BUNDLED[name].recipe, read_meta(BUNDLED[name].path)
     if isinstance(recipe, DigitsRecipe):
@@ -378,7 +378,7 @@ def keras_model(name: str, loaded=None):
 
 
 def reexport(name: str) -> None:
-    """Write bundled model ``name``'s SavedModel again from its own weights with today's ``hub.export`` (no training),
+    """Write bundled model ``name``'s SavedModel again from its own weights with today's ``models.export`` (no training),
     after a change to the export format; model.json, the card and the head stay. Refuses when the outputs of the
     new SavedModel differ from the old one's on a sample batch."""
     import shutil

@@ -4,18 +4,17 @@ Pass one or a list (they compose): ``finetune(method=[Rehearsal(0.1), EWC(1.0)])
 ``build("ewc", strength=1.0)`` makes one from its key (used by the command-line tools).
 See ``utils.methods.base`` for the hooks.
 
-Adding a method is one file here: a ``Method`` subclass with its own ``key`` registers itself when its
-module is imported, and this package imports every module in its folder. The command line, ``build``
-and the comparison suite (``utils.compare.default_suite``) read the registry.
+Adding a method is one file here: a ``Method`` subclass with its own ``key`` and its options declared as fields
+registers itself when its module is imported, and this package imports every module in its folder. The command
+line and ``build`` read the registry; which runs a comparison makes is an experiment design (``utils.suites``).
 """
 
 from __future__ import annotations
 
 import importlib
-import inspect
 import pkgutil
 
-from .base import REGISTRY, Context, FullFineTuning, Method, Phase, hook_source
+from .base import REGISTRY, Context, FullFineTuning, Method, Phase, Row, defaults_of, hook_source
 
 for _info in pkgutil.iter_modules(__path__):
     importlib.import_module(f"{__name__}.{_info.name}")
@@ -24,9 +23,8 @@ globals().update({cls.__name__: cls for cls in REGISTRY.values() if cls.__module
 
 
 def options(key: str) -> dict:
-    """The constructor options of method ``key`` and their defaults."""
-    sig = inspect.signature(REGISTRY[key].__init__)
-    return {p: v.default for p, v in sig.parameters.items() if p != "self" and v.kind is v.POSITIONAL_OR_KEYWORD}
+    """The declared options of method ``key`` and their defaults."""
+    return defaults_of(REGISTRY[key])
 
 
 def build(key: str, **kwargs) -> Method:
@@ -75,5 +73,5 @@ def records(methods) -> list[dict]:
     return [m.record() for m in as_list(methods)]
 
 
-__all__ = ["Method", "Phase", "Context", "FullFineTuning", "REGISTRY", "build", "options", "as_list", "label",
+__all__ = ["Method", "Phase", "Context", "Row", "FullFineTuning", "REGISTRY", "build", "options", "as_list", "label",
            "run_id", "records", "hook_source", *sorted(c.__name__ for c in REGISTRY.values() if c is not Method)]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..data import translate_and_noise
+from ..image_data import translate_and_noise
 from .base import Method
 
 
@@ -19,10 +19,13 @@ class Augment(Method):
     key = "augment"
     inputs = "images"
 
-    def __init__(self, shift: int = 1, noise: float = 0.05):
-        if shift < 0 or noise < 0:
-            raise ValueError(f"Augment needs shift >= 0 and noise >= 0, got {shift}, {noise}")
-        self.shift, self.noise = int(shift), float(noise)
+    shift: int = 1
+    noise: float = 0.05
+
+    def __post_init__(self):
+        if self.shift < 0 or self.noise < 0:
+            raise ValueError(f"Augment needs shift >= 0 and noise >= 0, got {self.shift}, {self.noise}")
+        self.shift, self.noise = int(self.shift), float(self.noise)
 
     @property
     def label(self):

@@ -20,16 +20,25 @@ Per training step, for every method in order:
 After each epoch and after training:
 
     after_epoch(ctx, epoch, metrics)      return True to stop early (may add metrics)
-    after_training(ctx)                   weight surgery after the last step (WiSE-FT, restore best)
+    after_training(ctx) -> report         weight surgery after the last step (WiSE-FT, restore best); returns what
+                                          it measured or chose (a JSON-ready dict, kept in ``result.reports``) or None
+    rows(rows, report)                    the rows a run is reported as (``Row``): one by default; WiSE-FT adds one
+                                          per alpha of its dial, early stopping reports the steps it kept
     state() / load_state(state)           what a checkpoint must keep to resume the method exactly
 
-The base class is plain full fine-tuning: every hook does nothing. A subclass with its own ``key``
-registers itself (``REGISTRY``): the command line, ``build`` and the comparison suite find it there, so a
-new method is one file in ``utils/methods/`` (and its test).
+**Options are declared fields**: annotated class attributes with defaults (``strength: float = 1.0``), checked in
+``__post_init__``. Every subclass becomes a dataclass when it is defined (as Flax's ``nn.Module`` does), so
+``options``, ``id``, ``record``, the command line and ``build`` all read one list, ``dataclasses.fields``; a
+hand-written ``__init__`` is refused. A subclass with its own ``key`` registers itself (``REGISTRY``): the command
+line and ``build`` find it there, so a new method is one file in ``utils/methods/`` (and its test). Which settings
+an experiment runs is not a method's business: that is ``utils.suites``.
+
+The base class is plain full fine-tuning: every hook does nothing.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 from dataclasses import dataclass, field
 from typing import Callable, ClassVar
@@ -60,18 +69,26 @@ class Phase:
 
 
 @dataclass
+class Training:
+    """What changes while a run trains, written by the runner only: the phase being trained, its optimizer, and the
+    new head's weights at the end of a head-only phase (LP-FT's probe, WiSE-FT's head start). None before."""
+
+    phase: Phase | None = None
+    optimizer: object = None
+    probed_head: list | None = None
+
+
+@dataclass(frozen=True)
 class Context:
-    """What a method may look at during one fine-tuning run (set up by the runner).
+    """What a method may look at during one fine-tuning run. The runner builds it complete before the first hook
+    (``train_x``/``train_y`` are what the methods' ``select_examples`` returned); what changes as the run trains
+    is in ``training`` (a ``Training``)."""
 
-    What methods hand each other is a named field here, written by the runner, never by a method:
-    ``probed_head`` (after a head-only phase) and ``train_x``/``train_y`` (what ``select_examples`` returned).
-    """
-
-    backbone: object  # the feature extractor being fine-tuned (hub.KerasLayer, trainable)
-    head: object  # the new task-B head (tf_keras Dense)
+    backbone: object  # the model being fine-tuned (a hub.KerasLayer, trainable)
+    head: object  # the new task-B head (tf_keras Dense), or the language model's shared output
     old_head: object | None  # the frozen task-A head shipped with the model (tf_keras Dense), or None
-    task_a: object | None  # utils.data.Task of the old capability, or None
-    task_b: object  # utils.data.Task being learnt
+    task_a: object | None  # utils.tasks.Task of the old capability, or None
+    task_b: object  # utils.tasks.Task being learnt
     train_x: np.ndarray  # task-B examples trained on: what the methods' select_examples returned
     train_y: np.ndarray
     initial: list  # the backbone's pretrained weights: tf constants aligned with backbone.trainable_variables
@@ -80,33 +97,42 @@ class Context:
     seed: int
     learning_rate: float
     batch_size: int
-    model: object = None  # what the backbone was loaded from (name, path or handle)
-    evaluate: Callable[[], dict] | None = None  # metrics of the current weights
-    features: Callable | None = None  # x -> backbone features in inference mode
-    optimizer: object = None  # the optimizer of the current phase
-    phase: Phase | None = None  # the phase being trained
-    probed_head: list | None = None  # new-head weights at the end of a head-only phase (LP-FT's probe)
-    extra: dict = field(default_factory=dict)  # results a method reports (e.g. the WiSE-FT sweep)
-    _reference: object = None
+    model: object  # what the backbone was loaded from (name, path, handle or a loaded layer)
+    features: Callable  # x -> backbone features in inference mode
+    evaluator: Callable  # ctx -> metrics of the current weights (``evaluate()``)
+    training: Training = field(default_factory=Training)
 
     @property
     def backbone_variables(self) -> list:
         return list(self.backbone.trainable_variables)
 
-    def reference_backbone(self):
-        """A frozen copy of the pretrained backbone (loaded once, on first use)."""
-        if self._reference is None:
-            from .. import hub
+    def evaluate(self) -> dict:
+        """The metrics of the current weights."""
+        return self.evaluator(self)
 
-            if self.model is None or not isinstance(self.model, (str, bytes)) and not hasattr(self.model, "__fspath__"):
-                raise ValueError("this method needs the pretrained model again: pass finetune(model=NAME_OR_PATH)")
-            self._reference = hub.load(self.model, trainable=False)
-        return self._reference
+    def load_reference(self):
+        """A frozen copy of the pretrained backbone, loaded again from ``model`` (LwF's teacher)."""
+        from ..models import load
+
+        if not isinstance(self.model, (str, bytes)) and not hasattr(self.model, "__fspath__"):
+            raise ValueError("this method needs the pretrained model again: pass finetune(model=NAME_OR_PATH)")
+        return load(self.model, trainable=False)
 
     def set_backbone(self, weights) -> None:
         """Assign a list of arrays (aligned with backbone.trainable_variables) to the backbone."""
         for v, w in zip(self.backbone_variables, weights):
             v.assign(w)
+
+
+@dataclass(frozen=True)
+class Row:
+    """One row a run is reported as: the methods it stands for, the metrics measured for it and the optimizer
+    steps behind those weights. left: whether these are the weights the run left in the model (one row is)."""
+
+    methods: list
+    metrics: dict
+    steps: int
+    left: bool = True
 
 
 def _format(value) -> str:
@@ -117,6 +143,7 @@ def _format(value) -> str:
     return str(value)
 
 
+@dataclass(eq=False, repr=False)
 class Method:
     """Full fine-tuning: every variable of the backbone and the new head trains; no extra terms."""
 
@@ -128,36 +155,19 @@ class Method:
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
-        if "key" not in cls.__dict__:
-            return  # a helper subclass without a key of its own is not a method of the registry
-        key = cls.key
-        if not key or not key.isascii() or any(c in key for c in " ()[]+,="):
-            raise ValueError(f"method key {key!r} of {cls.__name__}: use ASCII letters, digits and '-'")
-        old = REGISTRY.get(key)
-        if old is not None and (old.__module__, old.__qualname__) != (cls.__module__, cls.__qualname__):
-            raise ValueError(f"method key {key!r} of {cls.__qualname__} is taken by {old.__qualname__}")
-        REGISTRY[key] = cls  # the same class defined again (a re-run notebook cell) replaces itself
-
-    @classmethod
-    def suite(cls) -> list:
-        """The runs of this method in the comparison suite (``utils.compare.default_suite``): each a list
-        of methods, or a dict with ``method`` and run overrides (e.g. its own learning rate). Default: one
-        run at the constructor's defaults. Full fine-tuning has none: its row is WiSE-FT's alpha = 1."""
-        return [] if cls is Method else [[cls()]]
+        _declare(cls)
 
     @property
     def options(self) -> dict:
-        """The constructor's options and their values (as data: records, ``id``, the command line)."""
-        names = [p for p, v in inspect.signature(type(self).__init__).parameters.items()
-                 if p != "self" and v.kind is v.POSITIONAL_OR_KEYWORD]
-        return {p: getattr(self, p) for p in names}
+        """The declared options and their values (as data: records, ``id``, the command line)."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
 
     @property
     def id(self) -> str:
         """Stable ASCII identity, e.g. ``ewc(strength=0.1)``: the key and every option that differs from its
         default. A new option with a default that keeps today's behaviour leaves every existing id unchanged."""
-        defaults = {p: v.default for p, v in inspect.signature(type(self).__init__).parameters.items()}
-        shown = {k: v for k, v in self.options.items() if k not in self.id_excludes and v != defaults.get(k)}
+        defaults = defaults_of(type(self))
+        shown = {k: v for k, v in self.options.items() if k not in self.id_excludes and v != defaults[k]}
         return self.key + (f"({','.join(f'{k}={_format(v)}' for k, v in shown.items())})" if shown else "")
 
     @property
@@ -183,7 +193,7 @@ class Method:
         return None
 
     def select_variables(self, ctx: Context, variables: list) -> list:
-        """The variables the loss is differentiated against in ``ctx.phase``."""
+        """The variables the loss is differentiated against in ``ctx.training.phase``."""
         return variables
 
     def replay_size(self, batch_size: int) -> int:
@@ -217,8 +227,13 @@ class Method:
         """After each epoch, with its metrics (a method may add some): True stops training."""
         return False
 
-    def after_training(self, ctx: Context) -> None:
-        """After the last step, before the final measurement."""
+    def after_training(self, ctx: Context) -> dict | None:
+        """After the last step, before the final measurement: returns this method's report (JSON-ready) or None."""
+        return None
+
+    def rows(self, rows: list[Row], report: dict | None) -> list[Row]:
+        """The rows the run is reported as, given the rows so far and this method's report: unchanged by default."""
+        return rows
 
     def state(self) -> dict:
         """What must be saved in a checkpoint to resume this method exactly (numpy arrays and Python values)."""
@@ -231,16 +246,48 @@ class Method:
         return f"<{type(self).__name__} {self.id}>"
 
 
+def _declare(cls: type) -> None:
+    """Make a new subclass a dataclass of its annotated options, and register it when it has a key of its own (a
+    helper subclass without one is not a method of the registry)."""
+    if "__init__" in cls.__dict__:
+        raise TypeError(f"{cls.__name__} defines __init__: declare its options as fields with defaults "
+                        f"(`strength: float = 1.0`) and check them in __post_init__")
+    dataclass(eq=False, repr=False)(cls)
+    if "key" not in cls.__dict__:
+        return
+    key = cls.key
+    if not key or not key.isascii() or any(c in key for c in " ()[]+,="):
+        raise ValueError(f"method key {key!r} of {cls.__name__}: use ASCII letters, digits and '-'")
+    old = REGISTRY.get(key)
+    if old is not None and (old.__module__, old.__qualname__) != (cls.__module__, cls.__qualname__):
+        raise ValueError(f"method key {key!r} of {cls.__qualname__} is taken by {old.__qualname__}")
+    REGISTRY[key] = cls  # the same class defined again (a re-run notebook cell) replaces itself
+
+
+def defaults_of(cls: type) -> dict:
+    """{option: default} of a method class (its declared fields)."""
+    return {f.name: f.default for f in dataclasses.fields(cls)}
+
+
 REGISTRY[Method.key] = Method
 FullFineTuning = Method
 HOOKS = tuple(name for name, v in vars(Method).items()
-              if inspect.isfunction(v) and not name.startswith("_") and name not in ("suite", "record"))
-_NOT_SHOWN = ("__init__", "__repr__", "suite", "state", "load_state")
+              if inspect.isfunction(v) and not name.startswith("_") and name != "record")
+_NOT_SHOWN = ("__init__", "__post_init__", "__repr__", "state", "load_state", "rows")
+
+
+def reported_rows(methods, reports, metrics: dict, steps: int) -> list[Row]:
+    """The rows a run of ``methods`` is reported as: one row of its final ``metrics`` and ``steps``, which each
+    method in turn may rewrite from its report (``Method.rows``)."""
+    rows = [Row(list(methods), metrics, steps)]
+    for m, report in zip(methods, reports):
+        rows = m.rows(rows, report)
+    return rows
 
 
 def hook_source(cls: type) -> str:
     """The source of what ``cls`` changes: the public functions of its module, then the hooks and helpers
-    the class defines itself (not its constructor or checkpoint plumbing). Notebooks render it, so the
+    the class defines itself (not its validation, reporting or checkpoint plumbing). Notebooks render it, so the
     code shown is the code measured."""
     import textwrap
 
@@ -249,7 +296,8 @@ def hook_source(cls: type) -> str:
     module = inspect.getmodule(cls)
     helpers = [v for v in vars(module).values()
                if inspect.isfunction(v) and v.__module__ == module.__name__ and not v.__name__.startswith("_")]
-    members = [v for name, v in vars(cls).items() if inspect.isfunction(v) and name not in _NOT_SHOWN]
+    members = [v for name, v in vars(cls).items() if inspect.isfunction(v) and name not in _NOT_SHOWN
+               and v.__qualname__.startswith(cls.__qualname__ + ".")]  # not the dataclass's generated functions
     return "\n\n".join(textwrap.dedent(inspect.getsource(f)).rstrip() for f in helpers + members)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from .base import Method
 
 
@@ -19,11 +21,13 @@ class EarlyStopping(Method):
 
     key = "early-stopping"
 
-    def __init__(self, patience: int = 2, validation_fraction: float | None = None):
-        if patience < 1 or validation_fraction is not None and not 0 < validation_fraction < 1:
+    patience: int = 2
+    validation_fraction: float | None = None
+
+    def __post_init__(self):
+        if self.patience < 1 or self.validation_fraction is not None and not 0 < self.validation_fraction < 1:
             raise ValueError(f"EarlyStopping needs patience >= 1 and validation_fraction None or in (0, 1), "
-                             f"got {patience}, {validation_fraction}")
-        self.patience, self.validation_fraction = patience, validation_fraction
+                             f"got {self.patience}, {self.validation_fraction}")
 
     @property
     def label(self):
@@ -34,7 +38,7 @@ class EarlyStopping(Method):
         """Keep the validation split in ``self.x_val``/``self.y_val``; train on the rest of what is offered."""
         import numpy as np
 
-        from ..data import stratified_sample
+        from ..tasks import stratified_sample
 
         if self.validation_fraction is None:
             if not ctx.task_b.has_validation:
@@ -73,9 +77,14 @@ class EarlyStopping(Method):
             setattr(self, k, v)
 
     def after_training(self, ctx):
+        """Restore the best epoch's weights; report it, where training stopped, and the steps behind the weights."""
         if self.best_weights is not None:
             for v, w in zip(ctx.backbone_variables + list(ctx.head.weights), self.best_weights):
                 v.assign(w)
         steps_per_epoch = -(-len(ctx.train_y) // ctx.batch_size)
-        ctx.extra["early_stopping"] = {"best_epoch": self.best_epoch, "stopped_epoch": self.stopped_epoch,
-                                       "best_B_val": self.best, "best_step": self.best_epoch * steps_per_epoch}
+        return {"best_epoch": self.best_epoch, "stopped_epoch": self.stopped_epoch, "best_B_val": self.best,
+                "best_step": self.best_epoch * steps_per_epoch}
+
+    def rows(self, rows, report):
+        """The run's rows count the steps up to the best epoch: those made the weights it reports."""
+        return [replace(row, steps=report["best_step"]) for row in rows]

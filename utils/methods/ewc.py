@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
+from collections import OrderedDict
+
 import numpy as np
 
 from .base import Method, example_cross_entropy, squared_distance
-
-_FISHER_CACHE: dict = {}
 
 
 def empirical_fisher(backbone, old_head, x, y, chunk: int = 256) -> list:
@@ -53,6 +54,33 @@ def normalise_fisher(fisher: list) -> list:
     return [f / mean for f in fisher]
 
 
+class FisherCache:
+    """Normalised Fishers already computed, by what decides them: the pretrained weights and the task-A head (all
+    of their bytes), the task-A examples and their labels. A comparison runs EWC for several seeds and strengths from one model and one
+    task A: each Fisher is computed once. Bounded: the ``size`` most recently used are kept."""
+
+    def __init__(self, size: int = 4):
+        self.size, self.entries = size, OrderedDict()
+
+    @staticmethod
+    def key(weights, x, y) -> str:
+        digest = hashlib.sha256()
+        for a in (*weights, x, y):
+            digest.update(np.ascontiguousarray(a).tobytes())
+        return digest.hexdigest()
+
+    def get(self, key: str, compute) -> list:
+        if key not in self.entries:
+            self.entries[key] = compute()
+            while len(self.entries) > self.size:
+                self.entries.popitem(last=False)
+        self.entries.move_to_end(key)
+        return self.entries[key]
+
+
+FISHERS = FisherCache()
+
+
 class EWC(Method):
     """Elastic Weight Consolidation: add ``strength / 2 * sum(F * (theta - theta0)^2)``.
 
@@ -66,16 +94,13 @@ class EWC(Method):
     distributable = False  # its Fisher is computed eagerly on the backbone
 
     key = "ewc"
-
-    @classmethod
-    def suite(cls):
-        return [[cls(0.1)], [cls(0.3)]]
     needs_task_a_data = True  # once, for the Fisher
+    strength: float = 1.0
+    samples: int | None = None
 
-    def __init__(self, strength: float = 1.0, samples: int | None = None):
-        if strength < 0:
-            raise ValueError(f"EWC strength must be >= 0, got {strength}")
-        self.strength, self.samples = strength, samples
+    def __post_init__(self):
+        if self.strength < 0:
+            raise ValueError(f"EWC strength must be >= 0, got {self.strength}")
 
     @property
     def label(self):
@@ -90,11 +115,10 @@ class EWC(Method):
         if self.samples is not None and self.samples < len(y):
             keep = np.sort(np.random.default_rng(0).choice(len(y), self.samples, replace=False))
             x, y = x[keep], y[keep]
-        # The Fisher depends on the pretrained weights and task A only, not on the seed: cache it.
-        key = (str(ctx.model), ctx.task_a.name, len(y), ctx.initial[0].numpy().tobytes()[:64])
-        if key not in _FISHER_CACHE:
-            _FISHER_CACHE[key] = normalise_fisher(empirical_fisher(ctx.backbone, ctx.old_head, x, y))
-        self.fisher = [tf.constant(f) for f in _FISHER_CACHE[key]]
+        # The Fisher depends on the pretrained weights and task A only, not on the seed or the strength: cached.
+        key = FISHERS.key([w.numpy() for w in ctx.initial + list(ctx.old_head.weights)], x, y)
+        fisher = FISHERS.get(key, lambda: normalise_fisher(empirical_fisher(ctx.backbone, ctx.old_head, x, y)))
+        self.fisher = [tf.constant(f) for f in fisher]
 
     def penalty(self, ctx, x, features, logits):
         return 0.5 * self.strength * squared_distance(ctx.backbone_variables, ctx.initial, self.fisher)

@@ -24,10 +24,14 @@ class KLToReference(Method):
     needs_task_a_data = True  # unlabelled general text: the reference model labels it
     distributable = False  # it draws its windows with the run's generator inside the step
 
-    def __init__(self, beta: float = 1.0, windows: int = 8, memory: int = 256):
-        if beta < 0 or windows < 1 or memory < windows:
-            raise ValueError(f"KLToReference needs beta >= 0 and 1 <= windows <= memory, got {beta}, {windows}, {memory}")
-        self.beta, self.windows, self.memory = beta, windows, memory
+    beta: float = 1.0
+    windows: int = 8
+    memory: int = 256
+
+    def __post_init__(self):
+        if self.beta < 0 or self.windows < 1 or self.memory < self.windows:
+            raise ValueError(f"KLToReference needs beta >= 0 and 1 <= windows <= memory, got {self.beta}, "
+                             f"{self.windows}, {self.memory}")
 
     @property
     def label(self):

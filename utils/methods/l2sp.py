@@ -12,14 +12,11 @@ class L2SP(Method):
 
     key = "l2-sp"
 
-    @classmethod
-    def suite(cls):
-        return [[cls(0.01)], [cls(0.1)]]
+    strength: float = 1.0
 
-    def __init__(self, strength: float = 1.0):
-        if strength < 0:
-            raise ValueError(f"L2SP strength must be >= 0, got {strength}")
-        self.strength = strength
+    def __post_init__(self):
+        if self.strength < 0:
+            raise ValueError(f"L2SP strength must be >= 0, got {self.strength}")
 
     @property
     def label(self):

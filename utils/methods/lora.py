@@ -25,17 +25,16 @@ class LoRA(Method):
 
     key = "lora"
 
-    @classmethod
-    def suite(cls):
-        return [[cls(16)]]
+    rank: int = 4
+    alpha: float | None = None
+    targets: str = "dense"
 
-    def __init__(self, rank: int = 4, alpha: float | None = None, targets: str = "dense"):
-        if rank < 1:
-            raise ValueError(f"LoRA rank must be >= 1, got {rank}")
-        if targets not in ("dense", "all"):
-            raise ValueError(f"LoRA targets must be 'dense' or 'all', got {targets!r}")
-        self.rank, self.alpha, self.targets = rank, alpha, targets
-        self.scale = float(alpha if alpha is not None else rank) / rank
+    def __post_init__(self):
+        if self.rank < 1:
+            raise ValueError(f"LoRA rank must be >= 1, got {self.rank}")
+        if self.targets not in ("dense", "all"):
+            raise ValueError(f"LoRA targets must be 'dense' or 'all', got {self.targets!r}")
+        self.scale = float(self.alpha if self.alpha is not None else self.rank) / self.rank
 
     @property
     def label(self):

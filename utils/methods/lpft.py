@@ -1,7 +1,7 @@
 """LP-FT (Kumar et al., 2022): linear probe first, then fine-tune everything at a lower rate.
 
-It changes two things at once, the probe phase and the rate; ``LPFT.control()`` (full fine-tuning at the same
-reduced rate) separates them in the comparison."""
+It changes two things at once, the probe phase and the rate; its control (full fine-tuning at the same reduced
+rate, ``utils.suites.lpft_control``) separates them in the comparison."""
 
 from .base import Method, Phase
 
@@ -9,7 +9,7 @@ from .base import Method, Phase
 class LPFT(Method):
     """Fit the new head on frozen features, then fine-tune backbone and head at ``ft_lr_scale`` x the rate.
 
-    The runner keeps the probed head in ``ctx.probed_head`` (the head's start for WiSE-FT).
+    The runner keeps the probed head in ``ctx.training.probed_head`` (the head's start for WiSE-FT).
 
     Why it forgets less: a random head sends large, arbitrary gradients into the backbone in the
     first steps; a head that already fits task B sends small ones, so the features move less.
@@ -20,10 +20,12 @@ class LPFT(Method):
 
     key = "lp-ft"
 
-    def __init__(self, lp_epochs: int = 5, ft_lr_scale: float = 1 / 3):
-        if lp_epochs < 1 or not 0 < ft_lr_scale <= 1:
-            raise ValueError(f"LPFT needs lp_epochs >= 1 and 0 < ft_lr_scale <= 1, got {lp_epochs}, {ft_lr_scale}")
-        self.lp_epochs, self.ft_lr_scale = lp_epochs, ft_lr_scale
+    lp_epochs: int = 5
+    ft_lr_scale: float = 1 / 3
+
+    def __post_init__(self):
+        if self.lp_epochs < 1 or not 0 < self.ft_lr_scale <= 1:
+            raise ValueError(f"LPFT needs lp_epochs >= 1 and 0 < ft_lr_scale <= 1, got {self.lp_epochs}, {self.ft_lr_scale}")
 
     @property
     def label(self):
@@ -34,16 +36,3 @@ class LPFT(Method):
             Phase(self.lp_epochs, train="head", name="linear probe"),
             Phase(epochs, train="all", lr_scale=self.ft_lr_scale, name="fine-tune"),
         ]
-
-    @classmethod
-    def suite(cls):
-        """Its own row is the alpha = 1 end of WiSE-FT's run from LP-FT (utils.methods.wiseft). Here: its control,
-        full fine-tuning at the same reduced rate, which separates "the head is fitted first" from "a lower rate"."""
-        return [cls.control()]
-
-    @classmethod
-    def control(cls, ft_lr_scale: float = 1 / 3, learning_rate: float | None = None) -> dict:
-        """Full fine-tuning (random head, no probe phase) at ``ft_lr_scale`` x the protocol's rate: LP-FT's control."""
-        from ..common import PROTOCOL
-
-        return {"method": [Method()], "learning_rate": (learning_rate or PROTOCOL.learning_rate) * ft_lr_scale}

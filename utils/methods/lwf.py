@@ -1,7 +1,6 @@
 """LwF (Li & Hoiem, 2016): keep the old head's outputs on the new inputs (self-distillation)."""
 
 from .base import Method, Phase
-from .lpft import LPFT
 
 
 class LwF(Method):
@@ -15,7 +14,7 @@ class LwF(Method):
     strength: weight of the distillation term; temperature: T (> 1 softens the targets).
     The defaults are this workbook's variant: no warm-up, the old head frozen, and the T^2 factor of Hinton et
     al. (2015), which keeps the gradient's size independent of T (at T = 2, strength 1 weighs 4x the paper's
-    lambda_o = 1). ``LwF.paper()`` is Li & Hoiem's recipe:
+    lambda_o = 1). Li & Hoiem's recipe is ``utils.suites.lwf_paper()``:
     warmup_epochs: train only the new head first (backbone and old head frozen), then everything jointly;
     old_head_trains: the old head trains in the joint phase (task A is then read through the updated old head);
     t_squared: multiply the term by T^2 (False: the paper's scale, lambda_o * modified cross-entropy).
@@ -23,22 +22,16 @@ class LwF(Method):
 
     key = "lwf"
 
-    @classmethod
-    def suite(cls):
-        return [[cls(1.0)], [LPFT(), cls(1.0)], [cls.paper()]]
+    strength: float = 1.0
+    temperature: float = 2.0
+    warmup_epochs: int = 0
+    old_head_trains: bool = False
+    t_squared: bool = True
 
-    @classmethod
-    def paper(cls):
-        """Li & Hoiem (2016): lambda_o = 1, T = 2, warm-up of the new head, then joint training of all three parts."""
-        return cls(1.0, 2.0, warmup_epochs=5, old_head_trains=True, t_squared=False)
-
-    def __init__(self, strength: float = 1.0, temperature: float = 2.0, warmup_epochs: int = 0,
-                 old_head_trains: bool = False, t_squared: bool = True):
-        if strength < 0 or temperature <= 0 or warmup_epochs < 0:
-            raise ValueError(f"LwF needs strength >= 0, temperature > 0 and warmup_epochs >= 0, got {strength}, "
-                             f"{temperature}, {warmup_epochs}")
-        self.strength, self.temperature, self.warmup_epochs = strength, temperature, warmup_epochs
-        self.old_head_trains, self.t_squared = old_head_trains, t_squared
+    def __post_init__(self):
+        if self.strength < 0 or self.temperature <= 0 or self.warmup_epochs < 0:
+            raise ValueError(f"LwF needs strength >= 0, temperature > 0 and warmup_epochs >= 0, got {self.strength}, "
+                             f"{self.temperature}, {self.warmup_epochs}")
 
     @property
     def label(self):
@@ -51,7 +44,7 @@ class LwF(Method):
 
         if ctx.old_head is None:
             raise ValueError("LwF needs the task-A head (the outputs it distils)")
-        ctx.reference_backbone()  # load it now, outside the compiled step
+        self.reference = ctx.load_reference()  # the frozen pretrained backbone: the teacher
         self._old_head = self.reference_head = ctx.old_head
         if self.old_head_trains:  # the targets keep coming from the original head, a frozen copy
             self.reference_head = keras.layers.Dense(ctx.old_head.units, trainable=False, name="old_head_reference")
@@ -65,7 +58,7 @@ class LwF(Method):
         return [Phase(self.warmup_epochs, train="head", name="warm-up"), Phase(epochs, train="all", name="fine-tune")]
 
     def select_variables(self, ctx, variables):
-        if self.old_head_trains and ctx.phase.train == "all":
+        if self.old_head_trains and ctx.training.phase.train == "all":
             return variables + list(ctx.old_head.trainable_variables)
         return variables
 
@@ -73,7 +66,7 @@ class LwF(Method):
         import tensorflow as tf
 
         t = self.temperature
-        old = tf.stop_gradient(self.reference_head(ctx.reference_backbone()(x, training=False)))
+        old = tf.stop_gradient(self.reference_head(self.reference(x, training=False)))
         new = ctx.old_head(features)
         p_old = tf.nn.softmax(old / t)
         kl = tf.reduce_sum(p_old * (tf.nn.log_softmax(old / t) - tf.nn.log_softmax(new / t)), axis=-1)

@@ -21,14 +21,11 @@ class Dropout(Method):
 
     key = "dropout"
 
-    @classmethod
-    def suite(cls):
-        return [[cls(0.5)]]
+    rate: float = 0.5
 
-    def __init__(self, rate: float = 0.5):
-        if not 0 <= rate < 1:
-            raise ValueError(f"Dropout rate must be in [0, 1), got {rate}")
-        self.rate = rate
+    def __post_init__(self):
+        if not 0 <= self.rate < 1:
+            raise ValueError(f"Dropout rate must be in [0, 1), got {self.rate}")
 
     @property
     def label(self):
@@ -54,17 +51,15 @@ class WeightDecay(Method):
 
     key = "weight-decay"
 
-    @classmethod
-    def suite(cls):
-        """The L2 term, AdamW's decoupled decay (at a common LLM setting, 0.1) and L1."""
-        return [[cls(l2=1e-3)], [cls(l2=0.1, decoupled=True)], [cls(l1=1e-4, l2=0.0)]]
+    l1: float = 0.0
+    l2: float = 1e-3
+    decoupled: bool = False
 
-    def __init__(self, l1: float = 0.0, l2: float = 1e-3, decoupled: bool = False):
-        if l1 < 0 or l2 < 0:
-            raise ValueError(f"WeightDecay needs l1, l2 >= 0, got {l1}, {l2}")
-        if decoupled and l1:
+    def __post_init__(self):
+        if self.l1 < 0 or self.l2 < 0:
+            raise ValueError(f"WeightDecay needs l1, l2 >= 0, got {self.l1}, {self.l2}")
+        if self.decoupled and self.l1:
             raise ValueError("decoupled weight decay (AdamW) is an L2 shrinkage: give l1=0")
-        self.l1, self.l2, self.decoupled = l1, l2, decoupled
 
     @property
     def label(self):
@@ -76,7 +71,8 @@ class WeightDecay(Method):
     @staticmethod
     def kernels(ctx) -> list:
         """The kernels (rank >= 2) being trained: the new head's, and the backbone's unless a head-only phase runs."""
-        backbone = ctx.backbone_variables if ctx.phase is None or ctx.phase.train == "all" else []
+        phase = ctx.training.phase
+        backbone = ctx.backbone_variables if phase is None or phase.train == "all" else []
         return [v for v in backbone + list(ctx.head.trainable_variables) if v.shape.rank >= 2]
 
     def penalty(self, ctx, x, features, logits):
@@ -93,6 +89,6 @@ class WeightDecay(Method):
 
     def after_apply(self, ctx):
         if self.decoupled and self.l2:  # AdamW: the step's learning rate times the decay, on every kernel
-            rate = ctx.optimizer.learning_rate * self.l2
+            rate = ctx.training.optimizer.learning_rate * self.l2
             for v in self.kernels(ctx):
                 v.assign_sub(rate * v)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 
 from .base import Method
-from .ewc import EWC
 
 
 class Rehearsal(Method):
@@ -23,24 +22,14 @@ class Rehearsal(Method):
 
     key = "rehearsal"
     needs_task_a_data = True
-    SCHEDULES = ((10, 5e-3), (20, 5e-3))  # (epochs, learning rate) beside the protocol's (utils.train.PROTOCOL)
+    fraction: float = 0.1
+    memory: int | None = None
 
-    @classmethod
-    def suite(cls):
-        return [[cls(0.1)], [cls(0.5)], [cls(0.1), EWC(0.1)], *cls.schedules(0.5)]
-
-    @classmethod
-    def schedules(cls, fraction: float = 0.5) -> list[dict]:
-        """Rehearsal trained longer and at a higher rate: joint training of two tasks has more to fit. Which
-        schedule is best is chosen on the validation split (notebook 02), never on test."""
-        return [{"method": [cls(fraction)], "epochs": e, "learning_rate": lr} for e, lr in cls.SCHEDULES]
-
-    def __init__(self, fraction: float = 0.1, memory: int | None = None):
-        if not 0 <= fraction < 1:
-            raise ValueError(f"Rehearsal fraction must be in [0, 1), got {fraction}")
-        if memory is not None and memory < 1:
-            raise ValueError(f"Rehearsal memory must be a positive number of examples, got {memory}")
-        self.fraction, self.memory = fraction, memory
+    def __post_init__(self):
+        if not 0 <= self.fraction < 1:
+            raise ValueError(f"Rehearsal fraction must be in [0, 1), got {self.fraction}")
+        if self.memory is not None and self.memory < 1:
+            raise ValueError(f"Rehearsal memory must be a positive number of examples, got {self.memory}")
 
     @property
     def label(self):

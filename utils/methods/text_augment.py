@@ -10,7 +10,7 @@ class TokenDropout(Method):
 
     The encoder masks padding out, so the model sees a shorter sentence with words missing: more
     varied inputs for the few labelled examples. [CLS], [SEP] and padding are never dropped.
-    Inputs are int32 token ids [N, L] (``utils.text_tasks``); ``special`` lists the ids kept.
+    Inputs are int32 token ids [N, L] (``utils.text_data``); ``special`` lists the ids kept.
     """
 
     distributable = False  # it draws random masks
@@ -19,10 +19,13 @@ class TokenDropout(Method):
     inputs = "tokens"
     id_excludes = ("special",)
 
-    def __init__(self, rate: float = 0.1, special: tuple = (0, 101, 102)):
-        if not 0 <= rate < 1:
-            raise ValueError(f"TokenDropout rate must be in [0, 1), got {rate}")
-        self.rate, self.special = float(rate), tuple(int(s) for s in special)
+    rate: float = 0.1
+    special: tuple = (0, 101, 102)
+
+    def __post_init__(self):
+        if not 0 <= self.rate < 1:
+            raise ValueError(f"TokenDropout rate must be in [0, 1), got {self.rate}")
+        self.rate, self.special = float(self.rate), tuple(int(s) for s in self.special)
 
     @property
     def label(self):

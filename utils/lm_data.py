@@ -16,7 +16,7 @@ Exact match is computed without generating: greedy decoding returns the answer e
 prefix, the model's most likely next token is right at every answer position and at EOS. So one forward pass
 of the prompt + answer decides it (``answer_scores``); ``generate`` is there to show what the model writes.
 
-General ability: bits per byte on the committed held-out text (``utils.lm``), and next-byte accuracy there.
+General ability: bits per byte on the committed held-out text (``utils.lm_model``), and next-byte accuracy there.
 A fine-tuned model's *forgetting* is the rise of held-out bits per byte (PEFT's definition, in bits here).
 """
 
@@ -28,7 +28,8 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from . import data, lm
+from . import lm_model as lm
+from . import tasks
 
 SKILLS = ("camel", "sort", "swap")
 ALL_SKILLS = (*SKILLS, "reverse")
@@ -125,11 +126,11 @@ def encode_examples(prompts, answers, seq_len: int = SEQ_LEN) -> tuple[np.ndarra
     return x, y
 
 
-def skill_task(name: str, seq_len: int = SEQ_LEN) -> data.Task:
+def skill_task(name: str, seq_len: int = SEQ_LEN) -> tasks.Task:
     """Skill ``name`` as a language-model ``Task`` (kind "lm") the runner fine-tunes on."""
     s = skill(name)
     parts = {split: encode_examples(s.prompts[split], s.answers[split], seq_len) for split in SPLIT_SIZES}
-    return data.Task(f"skill:{name}", *parts["train"], *parts["test"], num_classes=lm.VOCAB, kind="lm", pad=lm.PAD,
+    return tasks.Task(f"skill:{name}", *parts["train"], *parts["test"], num_classes=lm.VOCAB, kind="lm", pad=lm.PAD,
                      description=f"the {name!r} skill: {SPLIT_SIZES['train']} prompts, answers scored by exact match",
                      x_val=parts["val"][0], y_val=parts["val"][1])
 
@@ -143,12 +144,12 @@ def text_windows(text: bytes, seq_len: int = SEQ_LEN) -> tuple[np.ndarray, np.nd
     return windows[:, :-1].copy(), windows[:, 1:].copy()
 
 
-def general_task(seq_len: int = SEQ_LEN) -> data.Task:
+def general_task(seq_len: int = SEQ_LEN) -> tasks.Task:
     """General text as a language-model ``Task``: replay draws its training windows (``data/lm/replay.txt``, a
     sample of the pretraining text); its test windows are the held-out text's start."""
     x, y = text_windows(lm.replay_text(), seq_len)
     xt, yt = text_windows(lm.heldout_text()[: 16 * 1024], seq_len)
-    return data.Task("general text", x, y, xt, yt, num_classes=lm.VOCAB, kind="lm", pad=lm.PAD,
+    return tasks.Task("general text", x, y, xt, yt, num_classes=lm.VOCAB, kind="lm", pad=lm.PAD,
                      description="the standard library's source: replay sample (train), held-out files (test)")
 
 
@@ -207,7 +208,7 @@ class LMBench:
     def skill_metrics(self, model, name: str, split: str = "test") -> dict:
         t = self.tasks[name]
         x, y = (t.x_test, t.y_test) if split == "test" else (t.x_val, t.y_val)
-        n = int(data.used_length(t.pad, x[: self.examples]))  # the longest prompt and answer: no column of padding only
+        n = int(tasks.used_length(t.pad, x[: self.examples]))  # the longest prompt and answer: no column of padding only
         x, y = x[: self.examples, :n], y[: self.examples, :n]
         logits = np.concatenate([model(x[i : i + 128]).numpy() for i in range(0, len(x), 128)])
         exact, nats = answer_scores(logits, y)
@@ -240,14 +241,14 @@ def forgetting(before: dict, after: dict) -> dict:
     return {"bits": bits, "nats": bits * math.log(2)}
 
 
-def mixed(task: data.Task, *others: data.Task) -> data.Task:
+def mixed(task: tasks.Task, *others: tasks.Task) -> tasks.Task:
     """One task whose training set is the union of several skills' (multi-task SFT: the merge's control)."""
     parts = (task, *others)
     return replace(task, name="+".join(p.name for p in parts),
                    x_train=np.concatenate([p.x_train for p in parts]), y_train=np.concatenate([p.y_train for p in parts]))
 
 
-def replay_task(skills=(), general_windows: int = 512, seq_len: int = SEQ_LEN) -> data.Task:
+def replay_task(skills=(), general_windows: int = 512, seq_len: int = SEQ_LEN) -> tasks.Task:
     """What replay draws from: ``general_windows`` windows of general text plus the training examples of ``skills``
     (the skills learnt before), in equal shares per source; with no skill before, all of ``general_task()``.
     As task A it also gives KL-to-reference its text."""

@@ -1,41 +1,21 @@
-"""Task A and the task-B variants, as numpy arrays ready for ``tf.data`` or a training loop.
-
-Task A is scikit-learn's copy of the UCI handwritten digits (1,797 images, 8x8, 10 classes,
-licence CC BY 4.0), split 70/30 into training and test, stratified, with a fixed seed; 15% of the
-training part (stratified, its own fixed seed) is held out again as the *validation* split. Every
-choice (a hyperparameter, a "best" method, a stopping epoch, a WiSE-FT alpha) is made on validation
-accuracy; test accuracy is only reported. The bundled models are pretrained on the training part
-only, so validation images are unseen by them too. Every task-B variant is built from the *same*
-split, so a test or validation image of task A never appears in a training set of task B.
-
-Images are float32 ``[N, 8, 8, 1]`` in ``[0, 1]``; labels are int32 ``[N]``.
-
-Task pairs (``task_pair(name)``):
-    permute  A: digits 0-9.  B: the same images with a fixed pixel permutation, a new 10-class head.
-    rot90    A: digits 0-9.  B: the images rotated by 90 degrees, a new 10-class head.
-    split    A: digits 0-4.  B: digits 5-9, relabelled 0-4, a new 5-class head.
+"""What the runner trains on, whatever the track: a ``Task`` (arrays and what they are), the checks that refuse a
+task before any training, and the batching helpers for padded token ids. No track lives here: the digits are
+``utils.image_data``, the text track ``utils.text_data``, the language model's skills ``utils.lm_data``.
 """
 
 from __future__ import annotations
 
-import functools
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
-
-SPLIT_SEED = 0  # seed of the 70/30 split: fixed, so every model and notebook sees the same split
-VAL_SEED = 2  # seed of the validation split carved from the training part
-VAL_FRACTION = 0.15  # share of each class of the training part held out for validation
-PERMUTATION_SEED = 1  # seed of the fixed pixel permutation of task B "permute"
-TEST_FRACTION = 0.3
-TASK_PAIRS = ("permute", "rot90", "split")
 
 
 @dataclass(frozen=True)
 class Task:
-    """A classification task: train and test arrays plus what they are.
+    """A task to fine-tune on: train, validation and test arrays, plus what they are.
 
-    x_train, x_val, x_test: float32 [N, 8, 8, 1] in [0, 1]; y_*: int32 [N] in [0, num_classes).
+    x_train, x_val, x_test: the inputs (images float32 [N, H, W, C], or token ids int32 [N, T]);
+    y_*: int32 class labels [N] in [0, num_classes) (or next-token targets, for kind "lm").
     x_val / y_val: the validation split, for choices (None when a task has none); test is only reported.
     kind: "classification" (a new head of num_classes) or "lm" (a language model's own output layer: x int32 ids
     [N, T], y int32 next-token targets [N, T] with -1 where nothing is scored, num_classes = the vocabulary).
@@ -44,6 +24,9 @@ class Task:
     bucket: with ``pad``, the runner also batches rows of similar length together (``length_batches``), so that
     trimming removes more padding. For rows of mixed lengths (the intents: 7 to 25 tokens) the transformer then
     runs on about a quarter fewer positions.
+    base_model: the bundled model pretrained on the capability this task builds on (``finetune``'s default model).
+    bench: what measures a run on this task (``ImageBench``, ``TextBench``, ``LMBench``): an object whose
+    ``evaluator()`` returns ``evaluate(ctx) -> metrics``; the runner uses it unless it is given ``evaluator=``.
     """
 
     name: str
@@ -58,6 +41,8 @@ class Task:
     kind: str = "classification"
     pad: int | None = None
     bucket: bool = False
+    base_model: str | None = None
+    bench: object = field(default=None, repr=False, compare=False)
 
     @property
     def has_validation(self) -> bool:
@@ -93,8 +78,8 @@ def stratified_sample(y: np.ndarray, fraction: float, seed: int) -> np.ndarray:
     return np.sort(np.concatenate(keep))
 
 
-def stratified_split(y: np.ndarray, test_fraction: float = TEST_FRACTION, seed: int = SPLIT_SEED):
-    """(train indices, test indices) with ``test_fraction`` of every class held out; the workbook's fixed split."""
+def stratified_split(y: np.ndarray, test_fraction: float, seed: int):
+    """(train indices, test indices) with ``test_fraction`` of every class held out."""
     rng = np.random.default_rng(seed)
     train, test = [], []
     for c in np.unique(y):
@@ -103,104 +88,6 @@ def stratified_split(y: np.ndarray, test_fraction: float = TEST_FRACTION, seed: 
         test.append(idx[:n_test])
         train.append(idx[n_test:])
     return np.sort(np.concatenate(train)), np.sort(np.concatenate(test))
-
-
-def train_val_test_split(y: np.ndarray):
-    """(train, validation, test) indices of ``y``: the fixed 70/30 split, then ``VAL_FRACTION`` of the
-    training part held out (stratified, ``VAL_SEED``). Sorted, disjoint, covering ``y``."""
-    train, test = stratified_split(y)
-    inner_train, inner_val = stratified_split(y[train], VAL_FRACTION, VAL_SEED)
-    return train[inner_train], train[inner_val], test
-
-
-@functools.lru_cache(maxsize=1)
-def _digits_arrays() -> tuple[np.ndarray, np.ndarray, tuple]:
-    """The UCI digits as (x float32 [N, 8, 8, 1] in [0, 1], y int32 [N], (train, val, test) indices), read-only:
-    read and split once per process (a notebook builds the task for every run; each build took 0.1 s)."""
-    from sklearn.datasets import load_digits
-
-    bunch = load_digits()
-    x = (bunch.images.astype(np.float32) / 16.0)[..., None]
-    y = bunch.target.astype(np.int32)
-    split = train_val_test_split(y)
-    for a in (x, y, *split):
-        a.flags.writeable = False
-    return x, y, split
-
-
-def digits(classes=range(10)) -> Task:
-    """Task A: the UCI digits restricted to ``classes`` (relabelled 0..len(classes)-1)."""
-    x, y, (train, val, test) = _digits_arrays()
-    classes = list(classes)
-    relabel = {c: i for i, c in enumerate(classes)}
-
-    def pick(idx):
-        idx = idx[np.isin(y[idx], classes)]
-        return x[idx], np.array([relabel[v] for v in y[idx]], dtype=np.int32)
-
-    (xtr, ytr), (xva, yva), (xte, yte) = pick(train), pick(val), pick(test)
-    name = "digits" if classes == list(range(10)) else f"digits{classes[0]}-{classes[-1]}"
-    return Task(name, xtr, ytr, xte, yte, len(classes), f"UCI handwritten digits, classes {classes}", xva, yva)
-
-
-def pixel_permutation(seed: int = PERMUTATION_SEED, size: int = 64) -> np.ndarray:
-    """The fixed pixel permutation of task B "permute": int [size], a permutation of range(size)."""
-    return np.random.default_rng(seed).permutation(size)
-
-
-def permute_pixels(x: np.ndarray, permutation: np.ndarray) -> np.ndarray:
-    """Apply a pixel permutation to images [N, H, W, C] (same permutation for every image)."""
-    n, h, w, c = x.shape
-    return x.reshape(n, h * w, c)[:, permutation, :].reshape(n, h, w, c)
-
-
-def translate(x: np.ndarray, dx: int, dy: int) -> np.ndarray:
-    """Images [N, H, W, C] moved right by ``dx`` and down by ``dy`` pixels (negative: left/up); zeros fill in."""
-    out = np.zeros_like(x)
-    h, w = x.shape[1:3]
-    src_y, dst_y = slice(max(0, -dy), h - max(0, dy)), slice(max(0, dy), h - max(0, -dy))
-    src_x, dst_x = slice(max(0, -dx), w - max(0, dx)), slice(max(0, dx), w - max(0, -dx))
-    out[:, dst_y, dst_x] = x[:, src_y, src_x]
-    return out
-
-
-def add_noise(x: np.ndarray, sigma: float, seed: int = 0) -> np.ndarray:
-    """Images plus Gaussian noise of standard deviation ``sigma``, clipped to [0, 1] (fixed seed)."""
-    rng = np.random.default_rng(seed)
-    return np.clip(x + rng.normal(0.0, sigma, x.shape).astype(np.float32), 0.0, 1.0)
-
-
-SHIFTS = ("noise", "translate", "rot90", "permute")
-
-
-def shifted(task: Task, kind: str, level: float = 1) -> Task:
-    """``task`` under a domain shift: "noise" (sigma = level), "translate" (level pixels right and down),
-    "rot90" or "permute" (level ignored). Labels and splits are unchanged."""
-    if kind == "noise":
-        fn = lambda x: add_noise(x, float(level))  # noqa: E731
-        name = f"noise σ={level:g}"
-    elif kind == "translate":
-        fn = lambda x: translate(x, int(level), int(level))  # noqa: E731
-        name = f"translate {int(level)}px"
-    elif kind == "rot90":
-        fn, name = (lambda x: np.rot90(x, k=1, axes=(1, 2)).copy()), "rot90"
-    elif kind == "permute":
-        perm = pixel_permutation()
-        fn, name = (lambda x: permute_pixels(x, perm)), "permute"
-    else:
-        raise ValueError(f"unknown shift {kind!r}: choose one of {', '.join(SHIFTS)}")
-    return task.map_inputs(fn, name, f"{task.description}, {name}")
-
-
-def task_pair(name: str) -> tuple[Task, Task]:
-    """(task A, task B) for one of ``TASK_PAIRS``; see the module docstring."""
-    if name in ("permute", "rot90"):
-        a = digits()
-        return a, shifted(a, name)
-    if name == "split":
-        a, b = digits(range(5)), digits(range(5, 10))
-        return a, replace(b, name="split", description="digits 5-9, relabelled 0-4")
-    raise ValueError(f"unknown task {name!r}: choose one of {', '.join(TASK_PAIRS)}")
 
 
 class InvalidDataError(ValueError):
@@ -296,20 +183,15 @@ def validate(task: Task, role: str = "task") -> None:
         shape = x.shape[1:]
 
 
-def translate_and_noise(x, shift: int, noise: float, rng):
-    """Random integer translation of each image by up to ``shift`` pixels, then N(0, noise^2) noise, clipped to [0, 1]."""
-    import tensorflow as tf
-
-    n = tf.shape(x)[0]
-    if shift:
-        d = tf.cast(rng.uniform([n, 2], -shift, shift + 1, dtype=tf.int32), tf.float32)
-        ones, zeros = tf.ones([n, 1]), tf.zeros([n, 1])
-        # projective transform maps output (x, y) to input (x + dx, y + dy): a shift by (-dx, -dy)
-        transforms = tf.concat([ones, zeros, d[:, :1], zeros, ones, d[:, 1:], zeros, zeros], axis=1)
-        x = tf.raw_ops.ImageProjectiveTransformV3(
-            images=x, transforms=transforms, output_shape=tf.shape(x)[1:3],
-            fill_value=0.0, interpolation="NEAREST", fill_mode="CONSTANT",
-        )
-    if noise:
-        x = tf.clip_by_value(x + noise * rng.normal(tf.shape(x)), 0.0, 1.0)
-    return x
+def pair(task) -> tuple[Task | None, Task]:
+    """``task`` as (task A or None, task B), each checked by ``validate``: a (task A, task B) pair, or task B alone."""
+    if isinstance(task, Task):
+        task = (None, task)
+    if not (isinstance(task, (tuple, list)) and len(task) == 2 and isinstance(task[1], Task)
+            and (task[0] is None or isinstance(task[0], Task))):
+        raise TypeError(f"task must be a utils.tasks.Task or a (task_a, task_b) pair, got {task!r}; the digits pairs "
+                        f"are utils.image_data.task_pair('permute' | 'rot90' | 'split')")
+    validate(task[1], "task B")
+    if task[0] is not None:
+        validate(task[0], "task A")
+    return task[0], task[1]

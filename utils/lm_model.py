@@ -77,7 +77,7 @@ def is_replay(relative: str) -> bool:
 
 
 def write_texts() -> dict:
-    """Write the held-out text and the replay sample (``python -m utils.lm texts``); the committed copies are
+    """Write the held-out text and the replay sample (``python -m utils.lm_model texts``); the committed copies are
     what notebooks and tests read, so they are identical on every machine."""
     root = Path(sysconfig.get_paths()["stdlib"])
     pretraining, held = split_corpus(root)
@@ -92,7 +92,7 @@ def write_texts() -> dict:
 def _committed(path: Path) -> bytes:
     if not path.exists():
         raise FileNotFoundError(f"{path} is missing: it is committed with the workbook (restore it with git, "
-                                "or write this Python's with `python -m utils.lm texts`)")
+                                "or write this Python's with `python -m utils.lm_model texts`)")
     return path.read_bytes()
 
 
@@ -281,10 +281,10 @@ def WarmupCosine(peak: float, warmup: int, steps: int, floor: float = 0.1):
 
 
 def main(argv=None) -> int:
-    """``python -m utils.lm texts``: (re)write the held-out text and the replay sample from this Python's stdlib."""
+    """``python -m utils.lm_model texts``: (re)write the held-out text and the replay sample from this Python's stdlib."""
     import argparse
 
-    parser = argparse.ArgumentParser(prog="python -m utils.lm", description="the byte-level language model's data")
+    parser = argparse.ArgumentParser(prog="python -m utils.lm_model", description="the byte-level language model's data")
     parser.add_argument("command", choices=["texts"], help="texts: write data/lm/heldout.txt and replay.txt")
     parser.parse_args(argv)
     for path, text in write_texts().items():

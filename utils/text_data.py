@@ -22,12 +22,12 @@ Data (``data/text/``, written for this workbook, see its DATA_CARD.md):
 from __future__ import annotations
 
 import csv
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
-from . import data, metrics, paths
+from . import metrics, paths, tasks
 
 EVAL_BATCH = 128
 VAL_FRACTION = 0.2  # of each intent's training messages: the validation split
@@ -86,7 +86,7 @@ def similarity_pairs(folder: Path | None = None):
 
 
 def tokenize(preprocessor, texts) -> np.ndarray:
-    """int32 ids [N, L] from a preprocessor (``utils.hub.load("minilm-l6-preprocess")``), in batches."""
+    """int32 ids [N, L] from a preprocessor (``utils.models.load("minilm-l6-preprocess")``), in batches."""
     import tensorflow as tf
 
     out = [preprocessor(tf.constant(texts[i : i + 512])).numpy() for i in range(0, len(texts), 512)]
@@ -97,7 +97,7 @@ def embed(encoder, ids, batch: int = EVAL_BATCH) -> np.ndarray:
     """Embeddings of ids [N, L] in the original order, computed on batches of similar length, each cut to its
     longest sentence: padding costs time (attention and every dense layer run on it) and changes nothing."""
     ids = np.asarray(ids)
-    lengths = data.row_lengths(ids, 0)
+    lengths = tasks.row_lengths(ids, 0)
     order = np.argsort(lengths, kind="stable")
     out = np.empty((len(ids), 0), np.float32)
     parts = []
@@ -138,11 +138,30 @@ def pairwise_similarities(x) -> np.ndarray:
     return np.einsum("nd,nd->n", x[i], x[j])
 
 
+def intent_task(preprocessor, folder=None, fraction: float = 1.0, test_fraction: float = 1.0,
+                val_fraction: float = VAL_FRACTION) -> tuple[tasks.Task, list]:
+    """(the intents as a Task of token ids, the intent names); see ``TextBench.build`` for the fractions."""
+    xtr, ytr, xte, yte, names = labelled("intents", "label", folder)
+    if test_fraction < 1:
+        _, _, xte, yte, _ = labelled("intents", "label", folder, test_fraction)
+    task = tasks.Task("intents", tokenize(preprocessor, xtr), ytr, tokenize(preprocessor, xte), yte, len(names),
+                      "customer-support intents (data/text/intents.csv)")
+    if fraction < 1:
+        task = task.subset(fraction)
+    longest = int(max((task.x_train != 0).sum(1).max(), (task.x_test != 0).sum(1).max()))
+    val = tasks.stratified_sample(task.y_train, val_fraction, seed=VAL_SEED)
+    fit = np.setdiff1d(np.arange(len(task.y_train)), val)
+    x = task.x_train[:, :longest]  # no column of padding only: faster, same results
+    task = tasks.Task(task.name, x[fit], task.y_train[fit], task.x_test[:, :longest], task.y_test, task.num_classes,
+                      task.description, x_val=x[val], y_val=task.y_train[val], pad=0, bucket=True, base_model="minilm-l6")
+    return task, names
+
+
 @dataclass
 class TextBench:
     """The tokenised intent task and general-ability sets, plus the original model's similarities."""
 
-    intents: data.Task
+    intents: tasks.Task
     intent_names: list
     para_a: np.ndarray
     para_b: np.ndarray
@@ -169,22 +188,10 @@ class TextBench:
         intent_test_fraction: share of the intent test messages kept (the first of each intent);
         val_fraction: share of the kept training messages of each intent held out as the validation split
         (``x_val``, ``y_val``: for early stopping and every choice; the test split is only reported).
-        The intents task is padded with 0 and bucketed (``data.Task.pad``, ``bucket``): the runner batches messages
+        The intents task is padded with 0 and bucketed (``tasks.Task.pad``, ``bucket``): the runner batches messages
         of similar length and trims each batch to its longest.
         """
-        xtr, ytr, xte, yte, names = labelled("intents", "label", folder)
-        if intent_test_fraction < 1:
-            _, _, xte, yte, _ = labelled("intents", "label", folder, intent_test_fraction)
-        task = data.Task("intents", tokenize(preprocessor, xtr), ytr, tokenize(preprocessor, xte), yte, len(names),
-                         "customer-support intents (data/text/intents.csv)")
-        if intent_fraction < 1:
-            task = task.subset(intent_fraction)
-        longest = int(max((task.x_train != 0).sum(1).max(), (task.x_test != 0).sum(1).max()))
-        val = data.stratified_sample(task.y_train, val_fraction, seed=VAL_SEED)
-        fit = np.setdiff1d(np.arange(len(task.y_train)), val)
-        x = task.x_train[:, :longest]  # no column of padding only: faster, same results
-        task = data.Task(task.name, x[fit], task.y_train[fit], task.x_test[:, :longest], task.y_test,
-                         task.num_classes, task.description, x_val=x[val], y_val=task.y_train[val], pad=0, bucket=True)
+        task, names = intent_task(preprocessor, folder, intent_fraction, intent_test_fraction, val_fraction)
         a, b, topics = paraphrase_pairs(folder, general_fraction)
         ttr, ttr_y, tte, tte_y, _ = labelled("topics", "topic", folder, general_fraction)
         d, d_topics = distractors(folder)
@@ -192,6 +199,7 @@ class TextBench:
         bench = cls(task, names, tokenize(preprocessor, a), tokenize(preprocessor, b), tokenize(preprocessor, ttr),
                     ttr_y, tokenize(preprocessor, tte), tte_y, np.array(topics), tokenize(preprocessor, d),
                     np.array(d_topics), tokenize(preprocessor, sa), tokenize(preprocessor, sb), scores)
+        bench.intents = replace(task, bench=bench)  # a run on the intents is measured by this bench
         if encoder is not None:
             bench.reference = pairwise_similarities(bench.general_embeddings(encoder)[0])
         return bench

@@ -153,7 +153,7 @@ def load(model, trainable: bool = False, **kwargs):
     """A ``hub.KerasLayer`` for a bundled name, a SavedModel path or a tfhub.dev handle.
 
     A layer that is already loaded is returned itself (made ``trainable`` as asked): fine-tuning it trains it
-    further in place, as ``utils.lm_runs.sequence`` does from stage to stage without a save and a reload.
+    further in place, as ``utils.lm_experiments.sequence`` does from stage to stage without a save and a reload.
     trainable: whether fine-tuning may change the layer's variables.
     kwargs: passed to ``hub.KerasLayer`` (``signature``, ``output_key``, ``arguments``...).
     """
