@@ -63,7 +63,7 @@ def main(argv=None) -> int:
     nested = tempfile.mkdtemp()
     tf.saved_model.save(zoo.keras_model("byte-lm"), nested)  # the same weights, saved the nested (Keras) way
 
-    bench = lm_data.LMBench(general_bytes=4096, examples=64)  # notebook 06's FAST settings
+    bench = lm_data.CapabilitySuite(general_bytes=4096, examples=64)  # notebook 06's FAST settings
     before = bench.measure(models.load("byte-lm"), "camel")
     paths = {"rewrites on, full width": (True, False), "rewrites off, full width": (False, False),
              "rewrites off, trimmed": (False, True)}

@@ -18,9 +18,9 @@ LAYERS = [
     ("models", {"models", "runtime"}),
     ("tasks", {"tasks"}),
     ("tracks", {"image_data", "text_model", "text_data", "lm_model", "lm_data"}),
-    ("builders", {"zoo"}),
     ("methods", {"methods"}),
     ("runner", {"heads", "results", "checkpoint", "pool", "train"}),
+    ("builders", {"zoo"}),  # the instruction-tuned model is built through the runner
     ("experiments", {"suites", "compare", "lm_experiments", "merging", "evidence", "costs", "plots", "report",
                      "robust", "finetune_cli"}),
     ("course", {"exercise", "interview", "curriculum", "lab"}),

@@ -72,3 +72,25 @@ def test_pretraining_builds_the_recipe_shape_and_lowers_the_loss():
     model, losses = lm_model.pretrain(recipe, stream)
     assert model.count_params() == costs.decoder_parameters(1, 16, lm_model.VOCAB, 16)
     assert len(losses) == 40 and np.mean(losses[-5:]) < np.mean(losses[:5]) - 1.0  # nats: it learns byte statistics
+
+
+def test_the_chat_model_reproduces_its_card_on_this_machine():
+    """byte-lm-chat loads by name; every capability's exact match (test and validation, all held-out prompts) and
+    the held-out bits per byte are those of its model card, within what other CPU kernels change."""
+    from utils import lm_data
+
+    chat = models.load("byte-lm-chat")
+    meta = catalog.read_meta(catalog.BUNDLED["byte-lm-chat"].path)
+    assert meta["chat_template"] == lm_data.TEMPLATE and list(meta["capabilities"]) == list(lm_data.CAPABILITIES)
+    call = tf.function(lambda x: chat(x), reduce_retracing=True)
+    suite = lm_data.CapabilitySuite(general_bytes=0)
+    for name, card in {**meta["capabilities"], **meta["new_skills"]}.items():
+        for split in ("test", "val"):
+            assert suite.skill_metrics(call, name, split)["exact"] == pytest.approx(card[split], abs=0.02), (name, split)
+    assert all(card["test"] >= 0.5 for card in meta["capabilities"].values())  # each capability learnt
+    assert len({c["kind"] for c in meta["capabilities"].values()}) >= 3
+    text = lm_model.heldout_text()
+    assert lm_model.bits_per_byte(call, text, meta["ctx"])["bits_per_byte"] == pytest.approx(
+        meta["heldout"]["bits_per_byte"], abs=0.01)
+    card = (catalog.BUNDLED["byte-lm-chat"].path / catalog.CARD_FILE).read_text()
+    assert f"{meta['heldout']['bits_per_byte']:.3f} bits per byte" in card and "`facts` | knowledge" in card

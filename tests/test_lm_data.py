@@ -6,39 +6,57 @@ import pytest
 from utils import lm_data, lm_model, tasks
 
 
-@pytest.mark.parametrize("name", lm_data.ALL_SKILLS)
-def test_skill_splits_are_disjoint_and_answers_are_right(name):
+def _inputs(name, split):
+    """The inputs of a generated skill's prompts: the instruction's last word (camel, snake, swap, sort) or its list."""
     s = lm_data.skill(name)
-    inputs = {split: [p.split(": ", 1)[1].rstrip("\n") for p in ps] for split, ps in s.prompts.items()}
-    assert {k: len(v) for k, v in inputs.items()} == lm_data.SPLIT_SIZES
+    instructions = [p.removeprefix("User: ").removesuffix("\nAssistant: ") for p in s.prompts[split]]
+    if name in ("camel", "snake"):
+        return [i.split()[1] for i in instructions]
+    return [i.split(": ", 1)[1] if ": " in i else i.split()[-1] for i in instructions]
+
+
+@pytest.mark.parametrize("name", [n for n in lm_data.KINDS if n != "facts"])
+def test_generated_skills_test_inputs_never_trained_and_answers_are_right(name):
+    s = lm_data.skill(name)
+    assert {k: len(v) for k, v in s.prompts.items()} == {"test": 128, "val": 128, "train": 512}
+    inputs = {split: _inputs(name, split) for split in s.prompts}
     for split in ("val", "test"):
         assert not set(inputs[split]) & set(inputs["train"]), f"{name}: a {split} input is also a training input"
     assert not set(inputs["val"]) & set(inputs["test"])
-    for split in s.prompts:
-        assert all(lm_data.answer(name, x) == a for x, a in zip(inputs[split], s.answers[split]))
+    assert all(p.startswith("User: ") and p.endswith("\nAssistant: ") for p in s.prompts["train"])  # the template
     assert lm_data.skill(name).prompts == s.prompts  # deterministic
+    assert lm_data.skill(name, train=1024).prompts["test"] == s.prompts["test"]  # more training leaves test alone
+    answer = {"camel": lambda x: x.split("_")[0] + "".join(w.capitalize() for w in x.split("_")[1:]),
+              "snake": lambda x: "".join("_" + c.lower() if c.isupper() else c for c in x),
+              "swap": lambda x: "=".join(x.split("=")[::-1]), "sort": lambda x: "".join(sorted(x)),
+              "count": lambda x: str(len(x.split())), "bullets": lambda x: "\n".join(f"- {w}" for w in x.split(", ")),
+              "reverse": lambda x: " ".join(x.split()[::-1])}[name]
+    assert all(answer(x) == a for x, a in zip(inputs["test"], s.answers["test"]))
 
 
-def test_reverse_tests_words_never_trained():
-    s = lm_data.skill("reverse")
-    train_words = {p.split(": ")[1].strip() for p in s.prompts["train"]}
-    test_words = {p.split(": ")[1].strip() for p in s.prompts["test"]}
-    assert train_words <= set(lm_data.WORDS) and test_words <= set(lm_data.HELD_WORDS)
-    assert not set(lm_data.WORDS) & set(lm_data.HELD_WORDS)
+def test_facts_are_trained_in_eight_phrasings_and_asked_in_two_others():
+    s, rows = lm_data.skill("facts"), lm_data.facts()
+    assert len(s.prompts["train"]) == 8 * len(rows) and len(s.prompts["test"]) == len(s.prompts["val"]) == len(rows)
+    assert not set(s.prompts["test"]) & set(s.prompts["train"]) and not set(s.prompts["val"]) & set(s.prompts["train"])
+    assert set(s.answers["test"]) <= set(s.answers["train"])  # the same facts, a question phrased anew
+    assert len({r["module"] for r in rows}) == len(rows) >= 80
 
 
-def test_answers():
-    assert lm_data.answer("camel", "max_line_length") == "maxLineLength"
-    assert lm_data.answer("reverse", "python") == "nohtyp"
-    assert lm_data.answer("sort", "5193") == "1359"
-    assert lm_data.answer("swap", "path=root") == "root=path"
-    with pytest.raises(ValueError, match="unknown skill"):
-        lm_data.answer("upper", "x")
+def test_the_new_skills_do_not_train_on_the_capabilities_held_out_inputs():
+    camel_held = {x for split in ("val", "test") for x in _inputs("camel", split)}
+    snake_answers = set(lm_data.skill("snake").answers["train"])  # snake_case strings, camel's inputs
+    assert len(camel_held & snake_answers) <= 2  # a few shared word pairs at most, among 256 held-out camel inputs
+
+
+def test_the_instruction_mixture_is_every_capability():
+    m = lm_data.instruction_mixture(train=64, facts_repeat=2)
+    assert len(m.y_train) == 5 * 64 + 2 * 8 * len(lm_data.facts()) and m.bucket
+    tasks.validate(m)
 
 
 def test_encoded_examples_score_only_the_answer_and_its_eos():
     x, y = lm_data.encode_examples(["sort: 31\n"], ["13"], seq_len=16)
-    prompt = [lm_model.BOS, *b"sort: 31\n"]
+    prompt = [lm_model.BOS, *b"sort: 31\n"]  # any prompt: the skills' prompts are rendered in the chat template
     assert list(x[0, : len(prompt) + 2]) == prompt + list(b"13")
     assert (x[0, len(prompt) + 2 :] == lm_model.PAD).all()
     scored = y[0] >= 0
@@ -48,11 +66,12 @@ def test_encoded_examples_score_only_the_answer_and_its_eos():
         lm_data.encode_examples(["sort: 31\n"], ["13"], seq_len=8)
 
 
-@pytest.mark.parametrize("name", lm_data.ALL_SKILLS)
+@pytest.mark.parametrize("name", list(lm_data.KINDS))
 def test_skill_task_is_a_valid_lm_task(name):
     task = lm_data.skill_task(name)
     tasks.validate(task)
-    assert task.kind == "lm" and task.x_train.shape == (512, lm_data.SEQ_LEN) and task.has_validation
+    assert task.kind == "lm" and task.x_train.shape[1] == lm_data.SEQ_LEN and task.has_validation
+    assert task.base_model == "byte-lm-chat" and task.bench is not None
 
 
 def test_validate_names_a_bad_lm_target():

@@ -1,5 +1,5 @@
-"""The runner's language-model task kind: SFT on a skill's answers only, replay and KL-to-reference on general
-text, WiSE-FT and merging on one shared output layer (the bundled byte-lm; a few steps each)."""
+"""The runner's language-model task kind: SFT on a skill's answers only, replay, distillation on old text and on
+the new inputs, WiSE-FT and merging on one shared output layer (the bundled byte-lm-chat; a few steps each)."""
 
 import numpy as np
 import pytest
@@ -12,13 +12,13 @@ from utils.methods.base import example_cross_entropy
 
 @pytest.fixture(scope="module")
 def bench():
-    return lm_data.LMBench(skills=("sort", "camel"), general_bytes=2048)
+    return lm_data.CapabilitySuite(skills=("snake", "camel", "facts"), general_bytes=2048, examples=32)
 
 
 @pytest.fixture(scope="module")
 def plain(bench):
-    """Full SFT on "sort", one epoch: the control of the methods below."""
-    return lm_experiments.sft("sort", bench=bench, epochs=1, learning_rate=1e-3)
+    """Full SFT of byte-lm-chat on "snake", one epoch: the control of the methods below."""
+    return lm_experiments.sft("snake", bench=bench, epochs=1, learning_rate=1e-3)
 
 
 def test_token_cross_entropy_ignores_unscored_positions():
@@ -32,30 +32,61 @@ def test_token_cross_entropy_ignores_unscored_positions():
         labels=[1, 0], logits=logits[:, 0]).numpy())
 
 
-def test_sft_learns_the_answers_and_costs_general_text(bench):
-    r = lm_experiments.sft("camel", bench=bench, epochs=2, learning_rate=1e-3, eval_every=1)
-    assert r.history[2]["loss"] < 0.5 * r.history[1]["loss"]  # the answers' loss falls (1.29 -> 0.32 nats here)...
-    assert r.final["B"] >= r.before["B"] + 0.2  # ...and the skill is learnt: exact match 0 -> 0.47 here
-    assert r.final["bpb"] > r.before["bpb"] + 0.1  # SFT on a narrow skill: held-out text gets worse (+0.37 here)
-    assert r.steps == 2 * 16 and set(r.final) >= {"B", "B_val", "bpb", "next_byte", "skill:sort", "skill:camel"}
+def test_sft_learns_the_answers_and_costs_the_capabilities(bench, plain):
+    r = plain
+    assert r.model == "byte-lm-chat" and r.before["B"] == 0 and r.before["skill:camel"] >= 0.8
+    assert r.final["B"] >= 0.4  # one epoch teaches the new skill (about 0.69 here)...
+    assert r.final["capabilities"] <= r.before["capabilities"] - 0.3  # ...and costs the chat model its capabilities
+    assert r.final["bpb"] > r.before["bpb"] + 0.1  # and general text (+0.27 bits per byte here)
+    assert r.steps == 16 and set(r.final) >= {"B", "B_val", "bpb", "next_byte", "skill:snake", "capabilities",
+                                             "kind:transformation", "kind:knowledge"}
 
 
-def test_kl_to_reference_starts_at_zero_and_holds_general_text(bench, plain):
-    kl = M.KLToReference(10.0, windows=4, memory=16)
-    r = lm_experiments.sft("sort", bench=bench, method=kl, epochs=1, learning_rate=1e-3)
+@pytest.mark.parametrize("on", ["old", "new"])
+def test_distillation_starts_at_zero_and_keeps_more_of_the_capabilities(bench, plain, on):
+    d = M.Distillation(10.0, on=on, windows=4, memory=16)
+    r = lm_experiments.sft("snake", bench=bench, method=d, epochs=1, learning_rate=1e-3)
     ctx = r.context
     ctx.set_backbone([w.numpy() for w in ctx.initial])
-    assert float(kl.penalty(ctx, None, None, None)) == pytest.approx(0.0, abs=1e-5)  # the model is its reference
-    assert r.final["bpb"] - r.before["bpb"] < plain.final["bpb"] - plain.before["bpb"]
-    with pytest.raises(ValueError, match="general text as task A"):
-        from utils.train import finetune
-        finetune(model="byte-lm", task=lm_data.skill_task("sort"), method=kl, epochs=1, evaluator=bench.evaluator())
+    x = ctx.train_x[:8]
+    assert float(d.penalty(ctx, x, None, ctx.backbone(x))) == pytest.approx(0.0, abs=1e-5)  # the model is its reference
+    assert r.final["capabilities"] > plain.final["capabilities"]
+    assert d.needs_task_a_data == (on == "old")  # LwF's form needs no old data
+
+
+def test_distillation_on_old_text_needs_text_as_task_a(bench):
+    from utils.train import finetune
+
+    with pytest.raises(ValueError, match="needs text as task A"):
+        finetune(model="byte-lm-chat", task=lm_data.skill_task("snake"), method=M.Distillation(on="old"), epochs=1,
+                 evaluator=bench.evaluator())
 
 
 def test_replay_mixes_general_windows_into_the_batch(bench, plain):
-    r = lm_experiments.sft("sort", bench=bench, method=M.Rehearsal(0.5), epochs=1, learning_rate=1e-3)
+    r = lm_experiments.sft("snake", bench=bench, method=M.Rehearsal(0.5), epochs=1, learning_rate=1e-3)
     assert r.config["replay_per_batch"] == 32
     assert r.final["bpb"] - r.before["bpb"] < plain.final["bpb"] - plain.before["bpb"]
+
+
+def test_a_one_percent_share_is_one_example_weighed_down():
+    from utils.train import _train_step
+
+    reh = M.Rehearsal(0.01)
+    assert reh.replay_size(32) == 1 and reh.replay_weight(32) == pytest.approx(0.01 * 32 / 0.99)
+    assert M.Rehearsal(0.25).replay_weight(32) == 1.0 and M.Rehearsal(0.0).replay_size(32) == 0
+    assert "replay_weights" in _train_step.__code__.co_varnames  # the step weighs them (checked below through a run)
+
+
+def test_the_weight_of_a_replayed_example_scales_its_gradient(bench):
+    general = lm_data.general_task()
+    task = lm_data.skill_task("snake")
+    moved = {}
+    for fraction in (0.01, 0.015):  # one replayed example per batch either way, weighed 0.32 and 0.49
+        r = lm_experiments.sft(task, bench=bench, method=M.Rehearsal(fraction), old=general, epochs=1,
+                               learning_rate=1e-3, eval_every=0)
+        assert r.config["replay_per_batch"] == 1
+        moved[fraction] = r.final["bpb"]
+    assert moved[0.01] != moved[0.015]  # the weight reaches the loss
 
 
 def test_one_task_vector_at_scale_one_is_the_fine_tuned_model(bench, plain):
@@ -63,8 +94,8 @@ def test_one_task_vector_at_scale_one_is_the_fine_tuned_model(bench, plain):
     tuned = [v.numpy() for v in r.context.backbone_variables]
     initial = [w.numpy() for w in r.context.initial]
     same = merging.task_arithmetic(initial, [merging.task_vector(tuned, initial)], 1.0)
-    assert lm_experiments.measure_weights(bench, r.context, same, "sort") == pytest.approx(r.final)
-    base = lm_experiments.measure_weights(bench, r.context, initial, "sort")
+    assert lm_experiments.measure_weights(bench, r.context, same, "snake") == pytest.approx(r.final)
+    base = lm_experiments.measure_weights(bench, r.context, initial, "snake")
     assert base["bpb"] == pytest.approx(r.before["bpb"], abs=1e-6)
     assert [v.numpy() for v in r.context.backbone_variables][0] == pytest.approx(tuned[0])  # restored afterwards
 
@@ -93,16 +124,16 @@ def test_batches_are_trimmed_to_their_longest_row_without_changing_the_loss():
 
 def test_a_sequence_continues_from_a_given_first_stage_and_leaves_it_as_it_was(bench, plain):
     weights = [v.numpy() for v in plain.context.backbone_variables]
-    given = lm_experiments.sequence(("sort", "camel"), bench, first=plain, epochs=1, learning_rate=1e-3)
-    assert given[0] == {"stage": "sort", **plain.final}
+    given = lm_experiments.sequence(("snake", "camel"), bench, first=plain, epochs=1, learning_rate=1e-3)
+    assert given[0] == {"stage": "snake", **plain.final}
     for v, w in zip(plain.context.backbone_variables, weights):
         np.testing.assert_array_equal(v.numpy(), w)  # the given run's model is put back
-    trained = lm_experiments.sequence(("sort", "camel"), bench, epochs=1, learning_rate=1e-3)  # stage one trained here
+    trained = lm_experiments.sequence(("snake", "camel"), bench, epochs=1, learning_rate=1e-3)  # stage one trained here
     assert trained[0] == pytest.approx(given[0]) and trained[1] == pytest.approx(given[1], abs=1e-6)
     with pytest.raises(ValueError, match="learning_rate"):
-        lm_experiments.sequence(("sort", "camel"), bench, first=plain, epochs=1, learning_rate=3e-3)
+        lm_experiments.sequence(("snake", "camel"), bench, first=plain, epochs=1, learning_rate=3e-3)
     with pytest.raises(ValueError, match="training"):
-        lm_experiments.sequence(("sort", "camel"), bench, method=M.Rehearsal(0.25), first=plain, epochs=1,
+        lm_experiments.sequence(("snake", "camel"), bench, method=M.Rehearsal(0.25), first=plain, epochs=1,
                                 learning_rate=1e-3)
 
 

@@ -145,3 +145,24 @@ def test_graph_rewrites_are_switched_for_the_block_and_put_back():
             assert not off()
         assert off()
     assert not off()
+
+
+def test_warm_up_rises_linearly_to_the_rate_then_follows_the_schedule():
+    from utils.runtime import learning_rate_schedule
+
+    cosine = learning_rate_schedule(1e-3, "cosine", steps=110, warmup=10)
+    assert [float(cosine(s)) for s in (0, 5, 10)] == pytest.approx([0.0, 5e-4, 1e-3])
+    assert float(cosine(60)) == pytest.approx(5e-4, rel=1e-3) and float(cosine(110)) == pytest.approx(0.0, abs=1e-9)
+    constant = learning_rate_schedule(1e-3, "constant", steps=110, warmup=10)
+    assert [float(constant(s)) for s in (5, 10, 100)] == pytest.approx([5e-4, 1e-3, 1e-3])
+    assert learning_rate_schedule(1e-3, "constant") == 1e-3  # no warm-up: the plain number, as before
+
+
+def test_a_run_with_warm_up_takes_smaller_first_steps(small_pair):
+    first = {}
+    for warmup in (0, 20):
+        r = finetune(task=small_pair, epochs=1, warmup=warmup, eval_every=0, schedule="constant")
+        first[warmup] = sum(float(np.abs(v.numpy() - w.numpy()).sum())
+                            for v, w in zip(r.context.backbone_variables, r.context.initial))
+        assert r.config["warmup"] == warmup
+    assert first[20] < 0.7 * first[0]  # the warmed-up run moved the weights less in its first epoch

@@ -12,7 +12,7 @@ Modules, in layers (a module imports only from its own layer or below; ``tests/t
     tasks        tasks                          ``Task``: what the runner trains on, whatever the track
     tracks       image_data                     the digits: task A, the task-B variants, ``ImageBench``
                  text_model, text_data          all-MiniLM-L6-v2 ported; the intents and ``TextBench``
-                 lm_model, lm_data              the byte-level language model; its skills and ``LMBench``
+                 lm_model, lm_data              the byte-level language model; its skills and ``CapabilitySuite``
     builders     zoo                            builds the bundled models
     methods      methods/                       one file per method; ``methods/base.py`` declares the hooks
     runner       train, heads, pool, checkpoint, results   ``finetune``: the one runner (it imports no track)

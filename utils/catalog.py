@@ -68,6 +68,25 @@ class ByteLMRecipe:
 
 
 @dataclass(frozen=True)
+class ChatRecipe:
+    """How the instruction-tuned ``byte-lm-chat`` is made from ``base`` (``utils.zoo``): supervised fine-tuning through
+    the workbook's one runner on the instruction mixture (``utils.lm_data.instruction_mixture``: every capability's
+    ``train_examples``, the facts' phrasings repeated ``facts_repeat`` times), with ``general_share`` of every batch
+    replayed from general text. Units: epochs over the mixture, examples per batch, optimizer steps of warm-up."""
+
+    base: str = "byte-lm"
+    train_examples: int = 1024
+    facts_repeat: int = 4
+    epochs: int = 10
+    batch_size: int = 32
+    learning_rate: float = 1e-3  # Adam's peak, after the warm-up, then cosine decay to 0
+    warmup: int = 100
+    general_share: float = 0.25
+    seed: int = 0
+    threads: int = 2
+
+
+@dataclass(frozen=True)
 class BundledModel:
     """A model this workbook ships or builds: its name, what it is and how to build it."""
 
@@ -108,6 +127,13 @@ BUNDLED: dict[str, BundledModel] = {
             "byte-level causal language model (4 layers, d=128) pretrained on the Python standard library's source: "
             "int32 ids -> next-byte logits",
             ByteLMRecipe("model"),
+            committed=True,
+        ),
+        BundledModel(
+            "byte-lm-chat",
+            "byte-lm instruction-tuned in a chat template on six capabilities (transformations, counting, knowledge, "
+            "format): int32 ids -> next-byte logits",
+            ChatRecipe(),
             committed=True,
         ),
         BundledModel(

@@ -62,6 +62,8 @@ class Protocol:
 
     schedule: "cosine" (the learning rate decays to 0 over each phase: the end of training is quiet, so the
     final numbers vary less from seed to seed) or "constant". learning_rate: Adam's (peak) rate.
+    warmup: optimizer steps of linear warm-up from 0 to the rate at the start of each phase (0: none), before the
+    schedule (``utils.runtime.learning_rate_schedule``).
     """
 
     epochs: int = 10
@@ -69,10 +71,11 @@ class Protocol:
     learning_rate: float = 3e-3
     schedule: str = "cosine"
     seed: int = 0
+    warmup: int = 0
 
     def check(self) -> None:
         """Raise ValueError naming the first bad setting."""
-        for name, value, low in (("epochs", self.epochs, 0), ("batch_size", self.batch_size, 1)):
+        for name, value, low in (("epochs", self.epochs, 0), ("batch_size", self.batch_size, 1), ("warmup", self.warmup, 0)):
             if not isinstance(value, (int, np.integer)) or value < low:
                 raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
         if not self.learning_rate > 0:

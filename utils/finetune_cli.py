@@ -8,7 +8,7 @@ Every setting is a flag, and the same keys may come from ``--config FILE.json`` 
     --task      permute | rot90 | split (task B; task A is the model's pretraining task)
     --method    one method of ``utils.methods`` or several joined by "+", each with its own options
                 (``--ewc-lambda``, ``--rehearsal-fraction``, ``--lora-rank``... see ``--help``)
-    --epochs --batch-size --lr --schedule --seed --eval-every   the protocol
+    --epochs --batch-size --lr --schedule --warmup --seed --eval-every   the protocol
     --out DIR   where the run is written (default build/runs/TASK-METHOD-seedSEED)
     --resume    continue the run in --out from its last complete epoch
     --overwrite replace the run in --out
@@ -53,6 +53,7 @@ GENERAL = {  # key: (default, type, help)
     "lr": (PROTOCOL.learning_rate, float, "Adam learning rate (0 < lr <= 1)"),
     "schedule": (PROTOCOL.schedule, str, "learning-rate schedule: cosine (decays to 0 over the run) | constant"),
     "seed": (PROTOCOL.seed, int, "random seed (>= 0): same seed, same result"),
+    "warmup": (PROTOCOL.warmup, int, "optimizer steps of linear warm-up from 0 to --lr (>= 0)"),
     "eval_every": (1, int, "measure task A and B every this many epochs (0: only at the end)"),
     "out": (None, str, "output folder (default build/runs/TASK-METHOD-seedSEED)"),
     "resume": (False, bool, "continue the run in --out from its last complete epoch"),
@@ -177,7 +178,7 @@ def _check_ranges(s: dict) -> None:
     rules = [
         ("epochs", s["epochs"] >= 1, ">= 1"), ("batch_size", s["batch_size"] >= 1, ">= 1"),
         ("lr", 0 < s["lr"] <= 1, "in (0, 1]"), ("seed", s["seed"] >= 0, ">= 0"),
-        ("eval_every", s["eval_every"] >= 0, ">= 0"),
+        ("eval_every", s["eval_every"] >= 0, ">= 0"), ("warmup", s["warmup"] >= 0, ">= 0"),
     ]
     for key, ok, rule in rules:
         if not ok:
@@ -303,6 +304,7 @@ def run(settings: dict) -> tuple:
         result = finetune(
             settings["model"], image_data.task_pair(settings["task"]), settings["methods"], epochs=settings["epochs"],
             batch_size=settings["batch_size"], learning_rate=settings["lr"], schedule=settings["schedule"], seed=settings["seed"],
+            warmup=settings["warmup"],
             eval_every=settings["eval_every"], progress=settings["progress"], checkpoint_dir=out / CHECKPOINTS,
             resume=settings["resume"], strategy=strategy,
         )

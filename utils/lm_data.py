@@ -1,27 +1,39 @@
-"""The language-model track's data and measurements: skills to fine-tune on, and the general ability to keep.
+"""The language-model track's data and measurements: the capabilities of the chat model, the skills to fine-tune
+on, general text, and the capability suite that measures a language model (``CapabilitySuite``).
 
-Skills (written by this workbook; see ``data/lm/DATA_CARD.md``): short instructions answered by exact match.
-A prompt is ``"{skill}: {input}\\n"``; the answer follows, then EOS. Fine-tuning scores only the answer and its
-EOS (the prompt tokens are masked), which is supervised fine-tuning (SFT) as done on chat models.
+Every instruction is written in one chat template, its roles marked in the bytes (``TEMPLATE``)::
 
-    camel    snake_case -> camelCase        camel: max_line_length\\n  ->  maxLineLength
-    sort     digits in increasing order     sort: 5193\\n               ->  1359
-    swap     a key=value pair, swapped      swap: path=root\\n          ->  root=path
+    <BOS>User: Write max_line_length in camelCase.\nAssistant: maxLineLength<EOS>
 
-Test inputs never occur in training (unseen word combinations, unseen digit strings), so exact match measures
-the skill, not memory. ``reverse`` (a word reversed; its test words are never trained on) is kept for exploration:
-this small model memorises its training words and reverses no unseen one, so the notebook does not use it.
+Fine-tuning scores only the answer and its EOS (the prompt's tokens are masked): supervised fine-tuning (SFT) as done
+on chat models. The skills (written by this workbook; ``data/lm/DATA_CARD.md``), by kind:
+
+    camel    transformation  snake_case -> camelCase     Write max_line_length in camelCase.  ->  maxLineLength
+    swap     transformation  a key=value pair, swapped   Swap the pair path=root              ->  root=path
+    sort     transformation  digits in increasing order  Sort the digits 5193                 ->  1359
+    count    counting        words in a list             How many words: red box tree         ->  3
+    facts    knowledge       a stdlib module's purpose   What is the json module for?         ->  encode and decode JSON
+    bullets  format          a list as bullet points     List as bullets: red, box            ->  - red\n- box
+    snake    transformation  camelCase -> snake_case     Write maxLineLength in snake_case.   ->  max_line_length
+    reverse  transformation  the words in reverse order  Reverse the words: red box tree      ->  tree box red
+
+The first six are ``CAPABILITIES``, what ``byte-lm-chat`` was instruction-tuned on (``utils.zoo``); ``snake`` and
+``reverse`` are ``NEW_SKILLS``, which it was not: what notebook 06 fine-tunes it on. Test and validation inputs never
+occur in training (unseen word combinations, digit strings, lists), so exact match measures the skill, not memory.
+A fact cannot be held out: ``facts`` is trained on eight phrasings of each question and scored on two others
+(validation, test), so it measures a memorised fact recalled from a question phrased anew.
 
 Exact match is computed without generating: greedy decoding returns the answer exactly when, fed the right
 prefix, the model's most likely next token is right at every answer position and at EOS. So one forward pass
-of the prompt + answer decides it (``answer_scores``); ``generate`` is there to show what the model writes.
+of the prompt + answer decides it (``answer_scores``); ``generate`` and ``chat`` show what the model writes.
 
 General ability: bits per byte on the committed held-out text (``utils.lm_model``), and next-byte accuracy there.
-A fine-tuned model's *forgetting* is the rise of held-out bits per byte (PEFT's definition, in bits here).
+A fine-tuned model's forgetting is the capabilities' drop in exact match and the rise of held-out bits per byte.
 """
 
 from __future__ import annotations
 
+import csv
 import functools
 import math
 from dataclasses import dataclass, replace
@@ -29,15 +41,25 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from . import lm_model as lm
-from . import tasks
+from . import paths, tasks
 
-SKILLS = ("camel", "sort", "swap")
-ALL_SKILLS = (*SKILLS, "reverse")
-SEQ_LEN = 48  # tokens per training example (BOS, prompt, answer, EOS; padded): the longest skill example takes 45
-SPLIT_SIZES = {"train": 512, "val": 128, "test": 128}
+TEMPLATE = "User: {}\nAssistant: "  # the chat template; the answer follows, then EOS (the end marker)
+KINDS = {"camel": "transformation", "swap": "transformation", "sort": "transformation", "count": "counting",
+         "facts": "knowledge", "bullets": "format", "snake": "transformation", "reverse": "transformation"}
+CAPABILITIES = ("camel", "swap", "sort", "count", "facts", "bullets")  # what byte-lm-chat is tuned on
+NEW_SKILLS = ("snake", "reverse")  # what it is not: notebook 06's fine-tunes
+SEQ_LEN = 96  # tokens per example (BOS, template, prompt, answer, EOS; padded): the longest takes 92
+SPLIT_SIZES = {"train": 512, "val": 128, "test": 128}  # train: the default; the chat model's build uses more
 SKILL_SEED = 0
-# Lower-case words, 3-8 letters, common in code and English. Words of the second list are only ever used by the
-# test (and validation) splits of "reverse", so reversing them cannot be memorised.
+FACTS_FILE = paths.ROOT / "data" / "lm" / "facts.csv"
+FACT_PHRASINGS = {  # the question of a fact, phrased for training (8 ways) and for validation and test (1 each)
+    "train": ("What is the {} module for?", "What is {} for?", "Describe the {} module.", "What does {} do?",
+              "Which module is {}? What is it for?", "Explain the {} module.", "{}: what is it for?",
+              "What is the purpose of {}?"),
+    "val": ("What does the {} module do?",),
+    "test": ("Tell me what the {} module is for.",),
+}
+# Lower-case words, 3-8 letters, common in code and English: the inputs of the generated skills.
 WORDS = """add all any app arg array async auth back base batch bind bit block body bool boot bound box branch
 buffer bug build bus byte cache call case cast chain char check child class clean clear client clock close code
 column commit config copy core count cursor data date debug delta depth dict diff disk dock done draw drop dump
@@ -49,66 +71,85 @@ port post queue quote range rate raw read ready record ref remote render reply r
 scale scan scope score seed send set shape shell size slot sort source space split stack start state step store
 stream string style sum sync table tag task test text thread time token total trace tree type unit user value
 view wait word work write zone""".split()
-HELD_WORDS = """apple bridge candle desert engine forest garden harbor island jacket kettle lemon marble needle
-orange pencil rabbit saddle tunnel valley walnut yellow anchor basket cotton dragon falcon goblet hammer ladder
-mirror napkin parrot ribbon silver timber velvet window zipper""".split()
 
 
 @dataclass(frozen=True)
 class Skill:
-    """One skill's examples: prompts and answers per split (strings), and its name."""
+    """One skill's examples: prompts (rendered in the chat template) and answers per split, its name and kind."""
 
     name: str
+    kind: str
     prompts: dict  # split -> [str]
     answers: dict  # split -> [str]
 
 
-def answer(skill: str, text: str) -> str:
-    """The correct answer of ``skill`` for input ``text``."""
-    if skill == "camel":
-        first, *rest = text.split("_")
-        return first + "".join(w.capitalize() for w in rest)
-    if skill == "reverse":
-        return text[::-1]
-    if skill == "sort":
-        return "".join(sorted(text))
-    if skill == "swap":
-        key, value = text.split("=")
-        return f"{value}={key}"
-    raise ValueError(f"unknown skill {skill!r}: choose one of {', '.join(ALL_SKILLS)}")
+def render(instruction: str) -> str:
+    """An instruction in the chat template: what a prompt looks like to the model."""
+    return TEMPLATE.format(instruction)
 
 
-def _inputs(skill: str, rng: np.random.Generator) -> dict:
-    """Distinct inputs per split, the test and validation ones never seen in training."""
-    n = sum(SPLIT_SIZES.values())
-    if skill in ("camel", "swap"):
-        sizes, joiner = ((2, 4), "_") if skill == "camel" else ((2, 3), "=")
-        pool = sorted({joiner.join(rng.choice(WORDS, size=int(rng.integers(*sizes)), replace=False)) for _ in range(4 * n)})
-        chosen = list(rng.permutation(pool)[:n])
-    elif skill == "sort":
-        pool = sorted({"".join(rng.choice(list("0123456789"), size=int(rng.integers(4, 9)))) for _ in range(4 * n)})
-        chosen = list(rng.permutation(pool)[:n])
-    else:  # "reverse" (skill() has checked the name)
-        train_words = [w for w in WORDS if len(w) >= 3]
-        held = list(rng.permutation(HELD_WORDS))
-        chosen = list(rng.choice(train_words, SPLIT_SIZES["train"]))  # repeats: the words are few, the skill is the point
-        half = len(held) // 2
-        chosen += list(rng.choice(held[:half], SPLIT_SIZES["val"])) + list(rng.choice(held[half:], SPLIT_SIZES["test"]))
-    out, start = {}, 0
-    for split, size in SPLIT_SIZES.items():
-        out[split], start = [str(c) for c in chosen[start : start + size]], start + size
+def _example(name: str, rng: np.random.Generator) -> tuple[str, str, str]:
+    """(input, instruction, answer) of one random example of a generated skill."""
+    words = lambda low, high: list(rng.choice(WORDS, int(rng.integers(low, high)), replace=False))  # noqa: E731
+    if name in ("camel", "snake"):
+        ws = words(2, 4)
+        snake, camel = "_".join(ws), ws[0] + "".join(w.capitalize() for w in ws[1:])
+        return (snake, f"Write {snake} in camelCase.", camel) if name == "camel" else (camel, f"Write {camel} in snake_case.", snake)
+    if name == "swap":
+        k, v = words(2, 3)
+        return f"{k}={v}", f"Swap the pair {k}={v}", f"{v}={k}"
+    if name == "sort":
+        x = "".join(rng.choice(list("0123456789"), int(rng.integers(4, 9))))
+        return x, f"Sort the digits {x}", "".join(sorted(x))
+    if name == "count":
+        ws = list(rng.choice(WORDS, int(rng.integers(1, 9))))
+        return " ".join(ws), f"How many words: {' '.join(ws)}", str(len(ws))
+    if name == "bullets":
+        ws = words(2, 4)
+        return ", ".join(ws), f"List as bullets: {', '.join(ws)}", "\n".join(f"- {w}" for w in ws)
+    if name == "reverse":
+        ws = words(2, 5)
+        return " ".join(ws), f"Reverse the words: {' '.join(ws)}", " ".join(ws[::-1])
+    raise ValueError(f"unknown skill {name!r}: choose one of {', '.join(KINDS)}")
+
+
+def _generated(name: str, train: int, rng: np.random.Generator) -> dict:
+    """{split: (instructions, answers)} with distinct inputs: test and validation drawn first, so a longer training
+    split leaves them unchanged."""
+    sizes = {"test": SPLIT_SIZES["test"], "val": SPLIT_SIZES["val"], "train": train}
+    seen, out = set(), {}
+    for split, size in sizes.items():
+        out[split] = ([], [])
+        while len(out[split][0]) < size:
+            x, instruction, answer = _example(name, rng)
+            if x not in seen:
+                seen.add(x)
+                out[split][0].append(instruction)
+                out[split][1].append(answer)
     return out
 
 
+def facts() -> list[dict]:
+    """The knowledge the chat model is tuned on: {"module", "purpose"} rows of ``data/lm/facts.csv``."""
+    with open(FACTS_FILE, newline="", encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
+def _facts(train: int) -> dict:
+    rows = facts()
+    return {split: ([p.format(r["module"]) for r in rows for p in phrasings], [r["purpose"] for r in rows for _ in phrasings])
+            for split, phrasings in FACT_PHRASINGS.items()}
+
+
 @functools.lru_cache(maxsize=None)
-def skill(name: str, seed: int = SKILL_SEED) -> Skill:
-    """The examples of skill ``name`` (deterministic given ``seed``; made once per process, then shared)."""
-    if name not in ALL_SKILLS:
-        raise ValueError(f"unknown skill {name!r}: choose one of {', '.join(ALL_SKILLS)}")
-    rng = np.random.default_rng([seed, ALL_SKILLS.index(name)])
-    inputs = _inputs(name, rng)
-    return Skill(name, {s: [f"{name}: {x}\n" for x in xs] for s, xs in inputs.items()},
-                 {s: [answer(name, x) for x in xs] for s, xs in inputs.items()})
+def skill(name: str, train: int = SPLIT_SIZES["train"], seed: int = SKILL_SEED) -> Skill:
+    """The examples of skill ``name`` (deterministic given ``seed``; made once per process, then shared).
+    train: training examples of a generated skill (``facts`` has its eight phrasings of every fact)."""
+    if name not in KINDS:
+        raise ValueError(f"unknown skill {name!r}: choose one of {', '.join(KINDS)}")
+    parts = _facts(train) if name == "facts" else _generated(name, train, np.random.default_rng([seed, list(KINDS).index(name)]))
+    return Skill(name, KINDS[name], {s: [render(i) for i in p[0]] for s, p in parts.items()},
+                 {s: list(p[1]) for s, p in parts.items()})
 
 
 def encode_examples(prompts, answers, seq_len: int = SEQ_LEN) -> tuple[np.ndarray, np.ndarray]:
@@ -126,13 +167,26 @@ def encode_examples(prompts, answers, seq_len: int = SEQ_LEN) -> tuple[np.ndarra
     return x, y
 
 
-def skill_task(name: str, seq_len: int = SEQ_LEN) -> tasks.Task:
-    """Skill ``name`` as a language-model ``Task`` (kind "lm") the runner fine-tunes on."""
-    s = skill(name)
-    parts = {split: encode_examples(s.prompts[split], s.answers[split], seq_len) for split in SPLIT_SIZES}
+def skill_task(name: str, train: int = SPLIT_SIZES["train"], seq_len: int = SEQ_LEN, bench=None) -> tasks.Task:
+    """Skill ``name`` as a language-model ``Task`` (kind "lm") the runner fine-tunes on, from ``byte-lm-chat``;
+    measured by ``bench`` (default: the capability suite, ``CapabilitySuite()``, built when a run first asks)."""
+    s = skill(name, train)
+    parts = {split: encode_examples(s.prompts[split], s.answers[split], seq_len) for split in s.prompts}
     return tasks.Task(f"skill:{name}", *parts["train"], *parts["test"], num_classes=lm.VOCAB, kind="lm", pad=lm.PAD,
-                     description=f"the {name!r} skill: {SPLIT_SIZES['train']} prompts, answers scored by exact match",
-                     x_val=parts["val"][0], y_val=parts["val"][1])
+                      description=f"the {name!r} skill ({s.kind}): {len(s.prompts['train'])} prompts, scored by exact "
+                                  "match", x_val=parts["val"][0], y_val=parts["val"][1], base_model="byte-lm-chat",
+                      bench=bench or _DEFAULT_SUITE)
+
+
+def instruction_mixture(train: int = 1024, facts_repeat: int = 4, seq_len: int = SEQ_LEN) -> tasks.Task:
+    """The chat model's instruction-tuning data: every capability's training examples (``train`` each; the facts'
+    eight phrasings repeated ``facts_repeat`` times), bucketed by length. As task A it is what replay of the
+    instruction mixture draws from."""
+    parts = [skill_task(c, train, seq_len) for c in CAPABILITIES]
+    parts = [replace(p, x_train=np.tile(p.x_train, (facts_repeat, 1)), y_train=np.tile(p.y_train, (facts_repeat, 1)))
+             if p.name == "skill:facts" else p for p in parts]
+    return replace(mixed(*parts), name="instructions", bucket=True, base_model="byte-lm",
+                   description=f"the chat model's instruction mixture: {', '.join(CAPABILITIES)}")
 
 
 def text_windows(text: bytes, seq_len: int = SEQ_LEN) -> tuple[np.ndarray, np.ndarray]:
@@ -150,7 +204,7 @@ def general_task(seq_len: int = SEQ_LEN) -> tasks.Task:
     x, y = text_windows(lm.replay_text(), seq_len)
     xt, yt = text_windows(lm.heldout_text()[: 16 * 1024], seq_len)
     return tasks.Task("general text", x, y, xt, yt, num_classes=lm.VOCAB, kind="lm", pad=lm.PAD,
-                     description="the standard library's source: replay sample (train), held-out files (test)")
+                      description="the standard library's source: replay sample (train), held-out files (test)")
 
 
 def answer_scores(logits: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -164,8 +218,8 @@ def answer_scores(logits: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.nda
     return hit.all(-1), (nll * scored).sum(-1)
 
 
-def generate(model, prompts, max_new: int = 24, seq_len: int = SEQ_LEN) -> list[str]:
-    """Greedy completions of ``prompts`` (strings) up to EOS: what the model writes (for display)."""
+def generate(model, prompts, max_new: int = 32, seq_len: int = SEQ_LEN) -> list[str]:
+    """Greedy completions of ``prompts`` (strings, rendered already: see ``chat``) up to EOS: what the model writes."""
     import tensorflow as tf
 
     rows = [list(r) for r in lm.encode(prompts)]
@@ -192,17 +246,30 @@ def generate(model, prompts, max_new: int = 24, seq_len: int = SEQ_LEN) -> list[
     return [o.decode("utf-8", "replace") for o in out]
 
 
-class LMBench:
-    """The measurements of the language-model track, as the runner's evaluator.
+def chat(model, instructions, max_new: int = 48) -> list[str]:
+    """What the model answers to each instruction, greedily, in the chat template."""
+    return generate(model, [render(i) for i in instructions], max_new)
 
-    skills: skill names measured (exact match on their test split, and validation for the one trained);
-    general_bytes: the first bytes of the held-out text measured in bits per byte; examples: the first test and
-    validation prompts of each skill measured (all when None). Fewer of both: faster, noisier (FAST mode).
+
+class CapabilitySuite:
+    """The workbook's small evaluation harness: one call (``measure``) measures a language model on every skill
+    (exact match on held-out prompts), general text (bits per byte, next-byte accuracy), and returns one row:
+
+        skill:NAME    exact match on NAME's test prompts, for every skill measured
+        capabilities  the mean over the chat model's capabilities measured (``CAPABILITIES``)
+        kind:KIND     the mean over the capabilities of one kind (transformation, counting, knowledge, format)
+        bpb           held-out bits per byte; next_byte: next-byte accuracy there
+        B, B_val      the trained skill's exact match on test and validation (when ``trained`` is given)
+
+    skills: what is measured (default: the capabilities and the new skills); general_bytes: the first bytes of the
+    held-out text; examples: the first test and validation prompts of each skill (all when None). Fewer of both:
+    faster, noisier (FAST mode). As the runner's evaluator (``evaluator()``) the trained skill is task B's.
     """
 
-    def __init__(self, skills=SKILLS, general_bytes: int = 32 * 1024, examples: int | None = None, seq_len: int = SEQ_LEN):
+    def __init__(self, skills=CAPABILITIES + NEW_SKILLS, general_bytes: int = 32 * 1024, examples: int | None = None,
+                 seq_len: int = SEQ_LEN):
         self.skills, self.examples = tuple(skills), examples
-        self.tasks = {s: skill_task(s, seq_len) for s in self.skills}
+        self.tasks = {s: skill_task(s, seq_len=seq_len, bench=self) for s in self.skills}
         self.general = lm.heldout_text()[:general_bytes]
 
     def skill_metrics(self, model, name: str, split: str = "test") -> dict:
@@ -215,10 +282,13 @@ class LMBench:
         return {"exact": float(exact.mean()), "answer_nats": float(nats.mean())}
 
     def measure(self, model, trained: str | None = None) -> dict:
-        """{"B" (exact match of the skill trained, test), "B_val", "bpb", "next_byte", "skill:NAME" for every skill}."""
-        out = {}
-        for s in self.skills:
-            out[f"skill:{s}"] = self.skill_metrics(model, s)["exact"]
+        """The suite's row for ``model`` (callable on ids); ``trained``: the skill fine-tuned on (its "B" and "B_val")."""
+        out = {f"skill:{s}": self.skill_metrics(model, s)["exact"] for s in self.skills}
+        caps = [s for s in CAPABILITIES if s in self.skills]
+        if caps:
+            out["capabilities"] = float(np.mean([out[f"skill:{s}"] for s in caps]))
+            for kind in dict.fromkeys(KINDS[s] for s in caps):
+                out[f"kind:{kind}"] = float(np.mean([out[f"skill:{s}"] for s in caps if KINDS[s] == kind]))
         if trained is not None:
             out["B"] = out[f"skill:{trained}"]
             out["B_val"] = self.skill_metrics(model, trained, "val")["exact"]
@@ -233,6 +303,21 @@ class LMBench:
             return self.measure(ctx.features, name if name in self.skills else None)
 
         return evaluate
+
+
+class _LazySuite:
+    """The default bench of a skill task: a ``CapabilitySuite()`` of every skill, built when a run first asks."""
+
+    def evaluator(self):
+        return _default_suite().evaluator()
+
+
+@functools.lru_cache(maxsize=1)
+def _default_suite() -> CapabilitySuite:
+    return CapabilitySuite()
+
+
+_DEFAULT_SUITE = _LazySuite()
 
 
 def forgetting(before: dict, after: dict) -> dict:
@@ -251,10 +336,10 @@ def mixed(task: tasks.Task, *others: tasks.Task) -> tasks.Task:
 def replay_task(skills=(), general_windows: int = 512, seq_len: int = SEQ_LEN) -> tasks.Task:
     """What replay draws from: ``general_windows`` windows of general text plus the training examples of ``skills``
     (the skills learnt before), in equal shares per source; with no skill before, all of ``general_task()``.
-    As task A it also gives KL-to-reference its text."""
+    As task A it also gives distillation on general text its text."""
     g = general_task(seq_len)
     if not skills:
         return g
     keep = np.random.default_rng(0).choice(len(g.x_train), general_windows, replace=False)
-    parts = [replace(g, x_train=g.x_train[keep], y_train=g.y_train[keep])] + [skill_task(s, seq_len) for s in skills]
+    parts = [replace(g, x_train=g.x_train[keep], y_train=g.y_train[keep])] + [skill_task(s, seq_len=seq_len) for s in skills]
     return replace(mixed(*parts), name="+".join(["general text", *skills]))

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 from . import methods as methods_lib
 from .common import differences
-from .lm_data import LMBench, general_task, replay_task, skill_task
+from .lm_data import CapabilitySuite, general_task, replay_task, skill_task
 from .train import finetune
 
 
-def measure_weights(bench: LMBench, context, weights, trained: str | None = None) -> dict:
+def measure_weights(bench: CapabilitySuite, context, weights, trained: str | None = None) -> dict:
     """``bench.measure`` of a run's model (``run.context``) with ``weights`` (arrays aligned with its backbone's
     trainable variables) put in place; the run's own weights are restored afterwards. For merged models
     (``utils.merging``)."""
@@ -22,16 +22,16 @@ def measure_weights(bench: LMBench, context, weights, trained: str | None = None
         context.set_backbone(now)
 
 
-def sft(task, model="byte-lm", method=None, bench: LMBench | None = None, old=None, **kw):
+def sft(task, model="byte-lm-chat", method=None, bench: CapabilitySuite | None = None, old=None, **kw):
     """Supervised fine-tuning of ``model`` on ``task`` (a skill name or an lm Task) through the runner; ``old`` is task A,
     what replay and KL-to-reference draw from (default: general text). kw go to ``utils.train.finetune``."""
-    bench = bench or LMBench()
+    bench = bench or CapabilitySuite()
     task = skill_task(task) if isinstance(task, str) else task
     return finetune(model=model, task=(old or general_task(), task), method=method,
                     evaluator=bench.evaluator(), **{"eval_every": 0, "progress": False, **kw})
 
 
-def sequence(skills, bench: LMBench, model="byte-lm", method=None, first=None, **kw) -> list[dict]:
+def sequence(skills, bench: CapabilitySuite, model="byte-lm-chat", method=None, first=None, **kw) -> list[dict]:
     """Fine-tune on ``skills`` one after the other, each stage training further the last stage's model.
     method: what every stage trains with (default full SFT). Each stage's task A is ``replay_task`` of the skills
     before it (general text, then the earlier stages' skills), what a replaying method (``Rehearsal(0.25)``: a

@@ -235,10 +235,11 @@ def pretrain(recipe, stream: np.ndarray, log_every: int = 0, log=print):
     import tf_keras as keras
 
     from .common import seed_everything
+    from .runtime import learning_rate_schedule
 
     seed_everything(recipe.seed)
     model = make_lm(recipe)
-    schedule = WarmupCosine(recipe.learning_rate, recipe.warmup, recipe.steps)
+    schedule = learning_rate_schedule(recipe.learning_rate, "cosine", recipe.steps, recipe.warmup, floor=0.1)
     optimizer = keras.optimizers.AdamW(schedule, weight_decay=0.01, beta_2=0.99, global_clipnorm=1.0)
     optimizer.exclude_from_weight_decay(var_names=["bias", "gamma", "beta", "embeddings"])
     variables = model.trainable_variables
@@ -260,24 +261,6 @@ def pretrain(recipe, stream: np.ndarray, log_every: int = 0, log=print):
         if log_every and (i + 1) % log_every == 0:
             log(f"step {i + 1}/{recipe.steps}: loss {np.mean(losses[-log_every:]) / math.log(2):.3f} bits/byte")
     return model, losses
-
-
-def WarmupCosine(peak: float, warmup: int, steps: int, floor: float = 0.1):
-    """Learning rate: linear from 0 to ``peak`` over ``warmup`` steps, then cosine to ``floor * peak``."""
-    import tensorflow as tf
-    import tf_keras as keras
-
-    class Schedule(keras.optimizers.schedules.LearningRateSchedule):
-        def __call__(self, step):
-            step = tf.cast(step, tf.float32)
-            progress = tf.clip_by_value((step - warmup) / max(steps - warmup, 1), 0.0, 1.0)
-            cosine = floor + (1 - floor) * 0.5 * (1 + tf.cos(math.pi * progress))
-            return peak * tf.minimum((step + 1) / warmup, 1.0) * cosine
-
-        def get_config(self):
-            return {"peak": peak, "warmup": warmup, "steps": steps, "floor": floor}
-
-    return Schedule()
 
 
 def main(argv=None) -> int:

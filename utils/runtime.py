@@ -108,3 +108,16 @@ def progress_enabled(progress) -> bool:
     if progress is not None:
         return bool(progress)
     return os.environ.get("WORKBOOK_PROGRESS", "1") != "0"
+
+
+def learning_rate_schedule(rate: float, schedule: str = "constant", steps: int = 1, warmup: int = 0, floor: float = 0.0):
+    """The learning rate over ``steps`` optimizer steps: "constant" or "cosine" (from ``rate`` down to
+    ``floor * rate``), after ``warmup`` steps of linear warm-up from 0 (tf_keras's ``CosineDecay`` with
+    ``warmup_target``). Without warm-up a constant rate is the plain number."""
+    import tf_keras as keras
+
+    cosine = keras.optimizers.schedules.CosineDecay
+    if not warmup:
+        return cosine(rate, max(1, steps), alpha=floor) if schedule == "cosine" else rate
+    alpha = floor if schedule == "cosine" else 1.0  # alpha = 1: the cosine stays at its start, a constant rate
+    return cosine(0.0, max(1, steps - warmup), alpha=alpha, warmup_target=rate, warmup_steps=warmup)

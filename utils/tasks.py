@@ -25,7 +25,7 @@ class Task:
     trimming removes more padding. For rows of mixed lengths (the intents: 7 to 25 tokens) the transformer then
     runs on about a quarter fewer positions.
     base_model: the bundled model pretrained on the capability this task builds on (``finetune``'s default model).
-    bench: what measures a run on this task (``ImageBench``, ``TextBench``, ``LMBench``): an object whose
+    bench: what measures a run on this task (``ImageBench``, ``TextBench``, ``CapabilitySuite``): an object whose
     ``evaluator()`` returns ``evaluate(ctx) -> metrics``; the runner uses it unless it is given ``evaluator=``.
     """
 

@@ -3,7 +3,7 @@
 It knows no method and no track. The task says what kind it is (``Task.kind``), which picks a head policy
 (``HEADS``): a classification task gets a new dense head beside the model's frozen task-A head; a language-model
 task trains the model's own output layer, shared by every skill, on the answer tokens only, with general text as
-task A. The task also says how a run on it is measured (``Task.bench``: ``ImageBench``, ``TextBench``, ``LMBench``),
+task A. The task also says how a run on it is measured (``Task.bench``: ``ImageBench``, ``TextBench``, ``CapabilitySuite``),
 unless the caller passes ``evaluator=``. Methods (``utils.methods``) change what trains, the loss, the batches and
 the weights after training through the hooks ``utils.methods.base`` declares; the loop never names a method.
 
@@ -48,12 +48,13 @@ class NonFiniteLossError(RuntimeError):
     """The training loss became NaN or infinite; the message says when and what to try."""
 
 
-def _train_step(ctx: Context, methods, variables, optimizer, replay_size: int):
+def _train_step(ctx: Context, methods, variables, optimizer, replay_size: int, replay_weights=None):
     """step(x, y, xa, ya, count=None, replicas=1) -> (cross-entropy, total loss): one optimizer step.
 
     The cross-entropy is summed over the task-B and the replayed examples and divided by the number of
-    task-B examples (``count``): replay adds examples to the batch (each weighs as much as a task-B example)
-    without diluting task B's gradient. Penalties are divided by ``replicas`` under a distribution strategy.
+    task-B examples (``count``): replay adds examples to the batch (each weighs as much as a task-B example, or
+    ``replay_weights`` [replay_size] when given) without diluting task B's gradient. Penalties are divided by
+    ``replicas`` under a distribution strategy.
     """
     import tensorflow as tf
 
@@ -78,7 +79,8 @@ def _train_step(ctx: Context, methods, variables, optimizer, replay_size: int):
             logits = ctx.head(head_in)
             ce_sum = tf.reduce_sum(cross_entropy(y, logits))
             if replay_size:
-                ce_sum += tf.reduce_sum(cross_entropy(ya, ctx.old_head(all_features[n_b:])))
+                ce_a = cross_entropy(ya, ctx.old_head(all_features[n_b:]))
+                ce_sum += tf.reduce_sum(ce_a if replay_weights is None else ce_a * tf.constant(replay_weights, ce_a.dtype))
             if count is None:
                 count = tf.cast(n_b, tf.float32)
             loss = ce_sum / count  # replayed examples are added to the batch: task B's gradient is not diluted
@@ -152,20 +154,16 @@ def _phase_variables(ctx: Context, methods, phase: Phase) -> list:
     return variables
 
 
-def _build_optimizer(ctx, methods, variables, learning_rate, schedule="constant", steps=1):
-    """Adam over the variables the methods' gradient transforms produce (found with zero gradients).
-
-    schedule: "constant", or "cosine" (decay from ``learning_rate`` to 0 over the phase's ``steps``).
-    """
+def _build_optimizer(ctx, methods, variables, learning_rate, schedule="constant", steps=1, warmup=0):
+    """Adam over the variables the methods' gradient transforms produce (found with zero gradients), at the rate
+    ``runtime.learning_rate_schedule`` gives over the phase's ``steps``."""
     import tensorflow as tf
     import tf_keras as keras
 
     gv = [(tf.zeros_like(v), v) for v in variables]
     for m in methods:
         gv = m.transform_gradients(ctx, gv)
-    if schedule == "cosine":
-        learning_rate = keras.optimizers.schedules.CosineDecay(learning_rate, max(1, steps))
-    optimizer = keras.optimizers.Adam(learning_rate)
+    optimizer = keras.optimizers.Adam(runtime.learning_rate_schedule(learning_rate, schedule, steps, warmup))
     optimizer.build([v for _, v in gv])
     return optimizer
 
@@ -209,6 +207,7 @@ class Run:
         _check_trainable(self.ctx, self.phases, self.model, self.label)
         self.replayers = [m for m in self.methods if m.replay_size(self.protocol.batch_size) > 0]
         self.n_replay = sum(m.replay_size(self.protocol.batch_size) for m in self.replayers)
+        self.replay_weights = _replay_weights(self.replayers, self.protocol.batch_size, self.strategy)
         self.steps_per_epoch = -(-len(self.ctx.train_y) // self.protocol.batch_size)
 
     def _load_model(self):
@@ -281,7 +280,7 @@ def _bench_evaluator(task):
     """The evaluator of ``task``'s bench (``Task.bench``), or a clear error when it has none."""
     if task.bench is None:
         raise ValueError(f"task {task.name!r} has no bench to measure a run on it: give it one (Task.bench: "
-                         "utils.image_data.IMAGES for images with a task-A head, a TextBench, an LMBench) or pass "
+                         "utils.image_data.IMAGES for images with a task-A head, a TextBench, an CapabilitySuite) or pass "
                          "finetune(evaluator=...)")
     return task.bench.evaluator()
 
@@ -293,6 +292,18 @@ def _refuse_under_strategy(methods, strategy) -> None:
         ok = ", ".join(n for n, c in methods_lib.REGISTRY.items() if c.distributable)
         raise ValueError(f"{', '.join(refused)} cannot train under a distribution strategy yet; "
                          f"use the default strategy, or one of: {ok}")
+
+
+def _replay_weights(replayers, batch_size: int, strategy):
+    """Each replayed example's weight in the loss (``Method.replay_weight``), or None when every one weighs 1."""
+    weights = np.concatenate([np.full(m.replay_size(batch_size), m.replay_weight(batch_size), np.float32)
+                              for m in replayers]) if replayers else np.ones(0, np.float32)
+    if np.all(weights == 1):
+        return None
+    if strategy is not None:
+        raise ValueError("replayed examples weighed below 1 (a replay share under one example per batch) cannot "
+                         "train under a distribution strategy yet: use the default strategy, or a larger share")
+    return weights
 
 
 def _check_trainable(ctx: Context, phases, model, label: str) -> None:
@@ -312,12 +323,12 @@ def _train_phase(run: Run, index: int, phase: Phase, first: int, state: RunState
     ctx.training.phase = phase
     variables = _phase_variables(ctx, methods, phase)
     optimizer = _build_optimizer(ctx, methods, variables, p.learning_rate * phase.lr_scale, p.schedule,
-                                 phase.epochs * run.steps_per_epoch)
+                                 phase.epochs * run.steps_per_epoch, p.warmup)
     ctx.training.optimizer = optimizer
     if state.optimizer is not None and state.phase_index == index and state.epoch > first:
         for v, w in zip(optimizer.variables, state.optimizer):
             v.assign(w)
-    step = _train_step(ctx, methods, variables, optimizer, run.n_replay)
+    step = _train_step(ctx, methods, variables, optimizer, run.n_replay, run.replay_weights)
     run_epoch = _make_epoch(ctx, step, run.n_replay, run.strategy)
     run_epoch.get_concrete_function()  # trace now, so train_seconds counts training only
     for epoch in range(max(first, state.epoch) + 1, first + phase.epochs + 1):
@@ -381,6 +392,7 @@ def finetune(
     learning_rate: float = PROTOCOL.learning_rate,
     schedule: str = PROTOCOL.schedule,
     seed: int = PROTOCOL.seed,
+    warmup: int = PROTOCOL.warmup,
     old_head="auto",
     evaluator=None,
     eval_every: int = 1,
@@ -397,7 +409,7 @@ def finetune(
     model: bundled name, SavedModel path, hub handle or a loaded layer (default: task B's ``base_model``).
     task: a (task_a, task_b) pair of ``utils.tasks.Task`` (``utils.image_data.task_pair("permute")``), or task B alone.
     method: a ``utils.methods`` object or a list of them (default: full fine-tuning).
-    epochs, batch_size, learning_rate (Adam), schedule, seed: the protocol (defaults: ``PROTOCOL``).
+    epochs, batch_size, learning_rate (Adam), schedule, seed, warmup (steps): the protocol (defaults: ``PROTOCOL``).
     old_head: the frozen task-A head; "auto" loads the one shipped with ``model``.
     evaluator: callable(ctx) -> dict of metrics (default: task B's bench, ``Task.bench.evaluator()``).
     eval_every: measure every this many epochs (0: only before and after training; faster).
@@ -412,7 +424,7 @@ def finetune(
     models: a ``utils.pool.ModelPool`` to borrow the loaded model from (several runs in a row load it once); the
         result holds the model until the next run borrows it, unless ``models.keep(result)``. Ignored under a strategy.
     """
-    protocol = Protocol(epochs, batch_size, learning_rate, schedule, seed)
+    protocol = Protocol(epochs, batch_size, learning_rate, schedule, seed, warmup)
     run = Run(model, task, method, protocol, old_head=old_head, evaluator=evaluator, eval_every=eval_every,
               progress=progress, on_epoch=on_epoch, checkpoint_dir=checkpoint_dir, resume=resume, strategy=strategy,
               before=before, models=models)

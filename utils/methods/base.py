@@ -7,6 +7,7 @@ The runner knows no method by name, and calls no hook that is not declared here.
     phases(epochs)                        the training schedule, or None for one phase over everything
     select_variables(ctx, variables)      which variables the loss is differentiated against (per phase)
     replay_size(batch_size)               old-task examples added to each batch (rehearsal)
+    replay_weight(batch_size)             how much each of them weighs in the loss (1: as a task-B example)
 
 Per training step, for every method in order:
 
@@ -199,6 +200,10 @@ class Method:
     def replay_size(self, batch_size: int) -> int:
         """Task-A examples this method adds to each batch of ``batch_size`` task-B examples."""
         return 0
+
+    def replay_weight(self, batch_size: int) -> float:
+        """How much each example this method replays weighs in the loss, beside a task-B example's 1."""
+        return 1.0
 
     def replay_batch(self, ctx: Context, size: int):
         """``size`` task-A examples (x, y) to add to one step's batch; called when ``replay_size`` > 0."""

@@ -37,8 +37,16 @@ class Rehearsal(Method):
         return f"rehearsal({self.fraction:.0%}{mem})"
 
     def replay_size(self, batch_size):
-        """Task-A examples per batch: n_a / (n_a + batch_size) = fraction, rounded."""
-        return int(round(self.fraction * batch_size / (1 - self.fraction)))
+        """Task-A examples per batch: n_a / (n_a + batch_size) = fraction, rounded; at least one for a share above 0
+        (a share under half an example per batch: one example, weighed down to the share, ``replay_weight``)."""
+        share = self.fraction * batch_size / (1 - self.fraction)
+        return max(int(round(share)), 1 if self.fraction > 0 else 0)
+
+    def replay_weight(self, batch_size):
+        """1, or for a share under half an example per batch (1% of a batch of 32) the share itself: one replayed
+        example that weighs as much as 0.32 task-B examples, so 1% of the loss's examples are replayed."""
+        share = self.fraction * batch_size / (1 - self.fraction)
+        return 1.0 if round(share) >= 1 else share
 
     def setup(self, ctx):
         if ctx.task_a is None or ctx.old_head is None:
