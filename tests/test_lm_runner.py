@@ -15,10 +15,13 @@ def bench():
     return lm_data.CapabilitySuite(skills=("snake", "camel", "facts"), general_bytes=2048, examples=32)
 
 
+SNAKE = lm_data.skill_task("snake", train=128)  # 4 steps an epoch: enough to learn it and to forget
+
+
 @pytest.fixture(scope="module")
 def plain(bench):
-    """Full SFT of byte-lm-chat on "snake", one epoch: the control of the methods below."""
-    return lm_experiments.sft("snake", bench=bench, epochs=1, learning_rate=1e-3)
+    """Full SFT of byte-lm-chat on "snake", two epochs of 128 prompts: the control of the methods below."""
+    return lm_experiments.sft(SNAKE, bench=bench, epochs=2, learning_rate=1e-3)
 
 
 def test_token_cross_entropy_ignores_unscored_positions():
@@ -35,17 +38,17 @@ def test_token_cross_entropy_ignores_unscored_positions():
 def test_sft_learns_the_answers_and_costs_the_capabilities(bench, plain):
     r = plain
     assert r.model == "byte-lm-chat" and r.before["B"] == 0 and r.before["skill:camel"] >= 0.8
-    assert r.final["B"] >= 0.4  # one epoch teaches the new skill (about 0.69 here)...
-    assert r.final["capabilities"] <= r.before["capabilities"] - 0.3  # ...and costs the chat model its capabilities
-    assert r.final["bpb"] > r.before["bpb"] + 0.1  # and general text (+0.27 bits per byte here)
-    assert r.steps == 16 and set(r.final) >= {"B", "B_val", "bpb", "next_byte", "skill:snake", "capabilities",
+    assert r.final["B"] >= 0.3  # eight steps teach the new skill...
+    assert r.final["capabilities"] <= r.before["capabilities"] - 0.2  # ...and cost the chat model its capabilities
+    assert r.final["bpb"] > r.before["bpb"] + 0.01  # and general text
+    assert r.steps == 8 and set(r.final) >= {"B", "B_val", "bpb", "next_byte", "skill:snake", "capabilities",
                                              "kind:transformation", "kind:knowledge"}
 
 
 @pytest.mark.parametrize("on", ["old", "new"])
 def test_distillation_starts_at_zero_and_keeps_more_of_the_capabilities(bench, plain, on):
     d = M.Distillation(10.0, on=on, windows=4, memory=16)
-    r = lm_experiments.sft("snake", bench=bench, method=d, epochs=1, learning_rate=1e-3)
+    r = lm_experiments.sft(SNAKE, bench=bench, method=d, epochs=2, learning_rate=1e-3)
     ctx = r.context
     ctx.set_backbone([w.numpy() for w in ctx.initial])
     x = ctx.train_x[:8]
@@ -63,7 +66,7 @@ def test_distillation_on_old_text_needs_text_as_task_a(bench):
 
 
 def test_replay_mixes_general_windows_into_the_batch(bench, plain):
-    r = lm_experiments.sft("snake", bench=bench, method=M.Rehearsal(0.5), epochs=1, learning_rate=1e-3)
+    r = lm_experiments.sft(SNAKE, bench=bench, method=M.Rehearsal(0.5), epochs=2, learning_rate=1e-3)
     assert r.config["replay_per_batch"] == 32
     assert r.final["bpb"] - r.before["bpb"] < plain.final["bpb"] - plain.before["bpb"]
 
@@ -79,7 +82,7 @@ def test_a_one_percent_share_is_one_example_weighed_down():
 
 def test_the_weight_of_a_replayed_example_scales_its_gradient(bench):
     general = lm_data.general_task()
-    task = lm_data.skill_task("snake")
+    task = SNAKE
     moved = {}
     for fraction in (0.01, 0.015):  # one replayed example per batch either way, weighed 0.32 and 0.49
         r = lm_experiments.sft(task, bench=bench, method=M.Rehearsal(fraction), old=general, epochs=1,
@@ -124,16 +127,16 @@ def test_batches_are_trimmed_to_their_longest_row_without_changing_the_loss():
 
 def test_a_sequence_continues_from_a_given_first_stage_and_leaves_it_as_it_was(bench, plain):
     weights = [v.numpy() for v in plain.context.backbone_variables]
-    given = lm_experiments.sequence(("snake", "camel"), bench, first=plain, epochs=1, learning_rate=1e-3)
+    given = lm_experiments.sequence(("snake", "camel"), bench, first=plain, epochs=2, learning_rate=1e-3, train=128)
     assert given[0] == {"stage": "snake", **plain.final}
     for v, w in zip(plain.context.backbone_variables, weights):
         np.testing.assert_array_equal(v.numpy(), w)  # the given run's model is put back
-    trained = lm_experiments.sequence(("snake", "camel"), bench, epochs=1, learning_rate=1e-3)  # stage one trained here
+    trained = lm_experiments.sequence(("snake", "camel"), bench, epochs=2, learning_rate=1e-3, train=128)  # stage one here
     assert trained[0] == pytest.approx(given[0]) and trained[1] == pytest.approx(given[1], abs=1e-6)
     with pytest.raises(ValueError, match="learning_rate"):
-        lm_experiments.sequence(("snake", "camel"), bench, first=plain, epochs=1, learning_rate=3e-3)
+        lm_experiments.sequence(("snake", "camel"), bench, first=plain, epochs=2, learning_rate=3e-3, train=128)
     with pytest.raises(ValueError, match="training"):
-        lm_experiments.sequence(("snake", "camel"), bench, method=M.Rehearsal(0.25), first=plain, epochs=1,
+        lm_experiments.sequence(("snake", "camel"), bench, method=M.Rehearsal(0.25), first=plain, epochs=2, train=128,
                                 learning_rate=1e-3)
 
 

@@ -281,9 +281,10 @@ class CapabilitySuite:
         exact, nats = answer_scores(logits, y)
         return {"exact": float(exact.mean()), "answer_nats": float(nats.mean())}
 
-    def measure(self, model, trained: str | None = None) -> dict:
-        """The suite's row for ``model`` (callable on ids); ``trained``: the skill fine-tuned on (its "B" and "B_val")."""
-        out = {f"skill:{s}": self.skill_metrics(model, s)["exact"] for s in self.skills}
+    def measure(self, model, trained: str | None = None, split: str = "test") -> dict:
+        """The suite's row for ``model`` (callable on ids); ``trained``: the skill fine-tuned on (its "B" and "B_val");
+        split: "val" measures every skill on its validation prompts instead (for choices)."""
+        out = {f"skill:{s}": self.skill_metrics(model, s, split)["exact"] for s in self.skills}
         caps = [s for s in CAPABILITIES if s in self.skills]
         if caps:
             out["capabilities"] = float(np.mean([out[f"skill:{s}"] for s in caps]))

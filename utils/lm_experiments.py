@@ -10,28 +10,30 @@ from .lm_data import CapabilitySuite, general_task, replay_task, skill_task
 from .train import finetune
 
 
-def measure_weights(bench: CapabilitySuite, context, weights, trained: str | None = None) -> dict:
+def measure_weights(bench: CapabilitySuite, context, weights, trained: str | None = None, split: str = "test") -> dict:
     """``bench.measure`` of a run's model (``run.context``) with ``weights`` (arrays aligned with its backbone's
     trainable variables) put in place; the run's own weights are restored afterwards. For merged models
     (``utils.merging``)."""
     now = [v.numpy() for v in context.backbone_variables]
     try:
         context.set_backbone(weights)
-        return bench.measure(context.features, trained)
+        return bench.measure(context.features, trained, split)
     finally:
         context.set_backbone(now)
 
 
-def sft(task, model="byte-lm-chat", method=None, bench: CapabilitySuite | None = None, old=None, **kw):
+def sft(task, model="byte-lm-chat", method=None, bench: CapabilitySuite | None = None, old=None, train: int = 512, **kw):
     """Supervised fine-tuning of ``model`` on ``task`` (a skill name or an lm Task) through the runner; ``old`` is task A,
-    what replay and KL-to-reference draw from (default: general text). kw go to ``utils.train.finetune``."""
+    what replay and distillation on old text draw from (default: general text); train: training prompts of a skill
+    named. kw go to ``utils.train.finetune``."""
     bench = bench or CapabilitySuite()
-    task = skill_task(task) if isinstance(task, str) else task
+    task = skill_task(task, train) if isinstance(task, str) else task
     return finetune(model=model, task=(old or general_task(), task), method=method,
                     evaluator=bench.evaluator(), **{"eval_every": 0, "progress": False, **kw})
 
 
-def sequence(skills, bench: CapabilitySuite, model="byte-lm-chat", method=None, first=None, **kw) -> list[dict]:
+def sequence(skills, bench: CapabilitySuite, model="byte-lm-chat", method=None, first=None, train: int = 512,
+             **kw) -> list[dict]:
     """Fine-tune on ``skills`` one after the other, each stage training further the last stage's model.
     method: what every stage trains with (default full SFT). Each stage's task A is ``replay_task`` of the skills
     before it (general text, then the earlier stages' skills), what a replaying method (``Rehearsal(0.25)``: a
@@ -46,7 +48,8 @@ def sequence(skills, bench: CapabilitySuite, model="byte-lm-chat", method=None, 
     rows, current = [], model
     try:
         for i, name in enumerate(skills):
-            r = first if i == 0 and first is not None else sft(name, current, method, bench, old=replay_task(skills[:i]), **kw)
+            r = first if i == 0 and first is not None else sft(name, current, method, bench, old=replay_task(skills[:i]),
+                                                               train=train, **kw)
             rows.append({"stage": name, **r.final})
             current = r.context.backbone  # a loaded layer: the next stage trains it further (models.load returns it)
     finally:

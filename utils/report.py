@@ -28,10 +28,13 @@ FIGURES_DIR = paths.BUILD_DIR / "figures"
 README = paths.ROOT / "README.md"
 README_FIGURES = paths.ROOT / "docs" / "figures"
 README_START, README_END = "<!-- results:start -->", "<!-- results:end -->"
+SEEDS_START, SEEDS_END = "<!-- seeds:start -->", "<!-- seeds:end -->"
 CLI_START, CLI_END = "<!-- cli:start -->", "<!-- cli:end -->"
 CLI_SAMPLE = ("--task permute --method rehearsal+ewc --rehearsal-fraction 0.1 --ewc-lambda 0.1 --epochs 10 "
               "--out build/runs/demo --overwrite")
-KEY_FIGURES = ("02_pareto_permute", "04_text_pareto")
+KEY_FIGURES = ("02_pareto_permute", "04_text_pareto", "06_frontier")
+README_TABLES = (("02_capability_degradation", "Images (notebook 02)"), ("04_text_models", "Text (notebook 04)"),
+                 ("06_llm_forgetting", "The chat model (notebook 06): capabilities kept per method"))
 
 
 def record(notebook: str, results_dir: Path | None = None, **sections) -> Path:
@@ -172,15 +175,28 @@ def cli_sample(args: str = CLI_SAMPLE) -> str:
             f"```\n{done.stdout.strip()}\n```\n")
 
 
+def seeds_table(checks_dir: Path) -> str:
+    """Per notebook, from the check records of the last run (``utils.evidence``): how many asserted checks rest on
+    several seeds and how many on one, and how many observations: the README's seeds statement, from the code that ran."""
+    lines = ["| notebook | asserted on 3+ seeds | asserted on 2 | asserted on one seed | observed, not asserted |",
+             "|---|---|---|---|---|"]
+    for path in sorted(Path(checks_dir).glob("*.json")):
+        entries = json.loads(path.read_text())
+        seeds = [e["n"] for e in entries if e["kind"] == "check"]
+        lines.append(f"| {path.stem} | {sum(n >= 3 for n in seeds)} | {seeds.count(2)} | {seeds.count(1)} | "
+                     f"{sum(e['kind'] == 'observation' for e in entries)} |")
+    return "\n".join(lines) + "\n"
+
+
 def update_readme(readme: Path = README, results_dir: Path | None = None, cli: bool = True) -> list[str]:
     """Replace the README's results block with the recorded comparisons and copy the key figures next to it; with
     ``cli``, also the sample output of the command-line script (one real run of it, about 20 s)."""
     recorded = load(results_dir)
-    missing = [n for n in ("02_capability_degradation", "04_text_models") if n not in recorded]
+    missing = [n for n, _ in README_TABLES if n not in recorded]
     if missing:
         raise FileNotFoundError(f"no recorded results for {', '.join(missing)}: run `make run` first")
     block = []
-    for name, title in (("02_capability_degradation", "Images (notebook 02)"), ("04_text_models", "Text (notebook 04)")):
+    for name, title in README_TABLES:
         body = recorded[name]
         mode = "`make run FAST=1`" if body["fast"] else "`make run`"
         for section, value in body["sections"].items():
@@ -195,6 +211,8 @@ def update_readme(readme: Path = README, results_dir: Path | None = None, cli: b
             block.append(f"![{stem}](docs/figures/{source.name})\n")
             copied.append(source.name)
     replace_block(readme, README_START, README_END, "\n".join(block) + "\n")
+    checks = (Path(results_dir).parent if results_dir else paths.BUILD_DIR) / "checks"
+    replace_block(readme, SEEDS_START, SEEDS_END, seeds_table(checks))
     if cli:
         replace_block(readme, CLI_START, CLI_END, cli_sample())
     return copied
