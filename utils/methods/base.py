@@ -46,6 +46,8 @@ from typing import Callable, ClassVar
 
 import numpy as np
 
+from ..common import to_jsonable
+
 REGISTRY: dict[str, type] = {}  # key -> class, filled by Method.__init_subclass__
 
 
@@ -178,8 +180,6 @@ class Method:
 
     def record(self) -> dict:
         """{"method": key, "options": {...}}: what a result file stores about this method."""
-        from ..common import to_jsonable
-
         return {"method": self.key, "options": to_jsonable(self.options)}
 
     def select_examples(self, ctx: Context, x, y):
