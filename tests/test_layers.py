@@ -4,6 +4,7 @@ higher layer, a runner that imports no track, and short functions and classes (`
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import utils
@@ -174,3 +175,12 @@ def test_no_function_or_class_in_utils_is_longer_than_80_lines():
     long = [item for path in sorted(ROOT.rglob("*.py"))
             for item in long_definitions(path.read_text(), path.relative_to(ROOT.parent).as_posix())]
     assert not long, "split these: " + "; ".join(long)
+
+
+def test_the_architecture_page_names_every_module_in_its_layer():
+    """docs/ARCHITECTURE.md's layer table stays true: each row names exactly the modules of its layer here."""
+    page = (ROOT.parent / "docs" / "ARCHITECTURE.md").read_text()
+    rows = {line.split("|")[1].strip(): set(re.findall(r"`([\w/]+?)/?`", line.split("|")[2]))
+            for line in page.splitlines() if line.startswith("| ") and line.count("|") == 4}
+    for layer, names in LAYERS:
+        assert rows.get(layer) == names, (layer, rows.get(layer), names)

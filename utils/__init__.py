@@ -16,7 +16,7 @@ Modules, in layers (a module imports only from its own layer or below; ``tests/t
     builders     zoo                            builds the bundled models
     methods      methods/                       one file per method; ``methods/base.py`` declares the hooks
     runner       train, heads, pool, checkpoint, results   ``finetune``: the one runner (it imports no track)
-    experiments  suites, compare, lm_experiments, merging, evidence, robust, report, plots, costs, finetune_cli
+    experiments  suites, compare, lm_experiments, merging, quantize, evidence, robust, report, plots, costs, finetune_cli
     course       exercise, interview, curriculum, lab      notebooks' helpers, ``make run``, ``make lab``
 """
 
