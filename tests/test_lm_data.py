@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from utils import lm_data, lm_model, tasks
+from utils import lm_data, lm_model, models, tasks
 
 
 def _inputs(name, split):
@@ -130,3 +130,41 @@ def test_compressor_baselines_are_sane():
     text = lm_model.heldout_text()
     bpb = lm_model.compressor_bits_per_byte(text)
     assert 1.5 < bpb["lzma -9e"] < 2.5 and bpb["bz2 -9"] < bpb["gzip -9"]
+
+
+def test_answer_kl_is_zero_for_the_same_logits_and_matches_a_hand_computation():
+    rng = np.random.default_rng(0)
+    ref = rng.normal(size=(2, 3, 4))
+    y = np.array([[-1, 2, 0], [1, -1, -1]])
+    assert np.allclose(lm_data.answer_kl(ref, ref, y), 0)
+    new = rng.normal(size=(2, 3, 4))
+    p, q = (np.exp(z) / np.exp(z).sum(-1, keepdims=True) for z in (ref, new))
+    by_hand = [sum((p[i, t] * np.log(p[i, t] / q[i, t])).sum() for t in range(3) if y[i, t] >= 0) for i in range(2)]
+    np.testing.assert_allclose(lm_data.answer_kl(ref, new, y), by_hand, rtol=1e-10)
+    assert np.all(lm_data.answer_kl(ref, new, y) > 0)
+
+
+def test_sampling_is_compiled_batched_and_reproducible_under_a_seed():
+    chat = models.load("byte-lm-chat")
+    prompts = lm_data.skill("camel").prompts["test"][:4]
+    first = lm_data.sample(chat, prompts, k=3, temperature=1.0, seed=7)
+    assert first == lm_data.sample(chat, prompts, k=3, temperature=1.0, seed=7)
+    assert first != lm_data.sample(chat, prompts, k=3, temperature=1.0, seed=8)
+    assert len(first) == 4 and all(len(a) == 3 for a in first)
+    greedy = lm_data.generate(chat, prompts)  # temperature 0: the answers the suite's exact match scores
+    assert greedy == [a[0] for a in lm_data.sample(chat, prompts, k=1, temperature=0.0, seed=99)]
+    tokens = lm_data.sample_ids(chat, prompts, k=2, temperature=1.0, seed=7)
+    assert tokens.shape == (8, 32) and set(np.unique(tokens)) <= set(range(256)) | {lm_model.EOS, lm_model.PAD}
+    with pytest.raises(ValueError, match="no room to answer"):
+        lm_data.sample_ids(chat, ["x" * lm_data.SEQ_LEN])
+
+
+def test_kl_to_the_reference_is_zero_for_the_unchanged_model_and_grows_when_it_moves():
+    chat = models.load("byte-lm-chat")
+    suite = lm_data.CapabilitySuite(skills=("snake",), general_bytes=0, examples=16)
+    for answers in ("data", "own"):
+        assert suite.kl(chat, chat, "snake", answers=answers) == pytest.approx(0, abs=1e-6)
+    moved = models.load("byte-lm")  # the base model: far from the chat model on its prompts
+    assert suite.kl(moved, chat, "snake") > 1.0
+    with pytest.raises(ValueError, match="'data' or 'own'"):
+        suite.kl(chat, chat, "snake", answers="sampled")

@@ -36,6 +36,7 @@ from __future__ import annotations
 import csv
 import functools
 import math
+import weakref
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -218,32 +219,106 @@ def answer_scores(logits: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.nda
     return hit.all(-1), (nll * scored).sum(-1)
 
 
-def generate(model, prompts, max_new: int = 32, seq_len: int = SEQ_LEN) -> list[str]:
-    """Greedy completions of ``prompts`` (strings, rendered already: see ``chat``) up to EOS: what the model writes."""
+def answer_kl(reference_logits: np.ndarray, logits: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Per example: the sum over its scored positions (y >= 0: the answer and its EOS) of KL(p_ref || p), the full
+    next-token distributions (nats). With the prefixes drawn from the reference's own answers, its mean is the
+    sequence-level forward KL(pi_0 || pi) (the chain rule); with other answers it is that KL along those answers."""
+    def log_softmax(z):
+        z = z - z.max(-1, keepdims=True)
+        return z - np.log(np.exp(z).sum(-1, keepdims=True))
+
+    ref, new = log_softmax(np.asarray(reference_logits, np.float64)), log_softmax(np.asarray(logits, np.float64))
+    kl = (np.exp(ref) * (ref - new)).sum(-1)
+    return (kl * (y >= 0)).sum(-1)
+
+
+_DECODERS = weakref.WeakKeyDictionary()  # model -> {(seq_len, max_new, temperature): compiled decode loop}
+
+
+def _decoder(model, seq_len: int, max_new: int, temperature: float):
+    """One compiled decode loop for ``model``: (ids [N, seq_len], lengths [N], seed [2]) -> new tokens [N, max_new]
+    (PAD after a row's EOS). Each step runs the model on the window up to the longest row (no cache: the contexts are
+    short), takes the logits at each row's last token, keeps bytes and EOS only, and picks greedily (temperature 0) or samples with
+    a stateless generator seeded by (seed, step): the same seed gives the same samples."""
     import tensorflow as tf
 
-    rows = [list(r) for r in lm.encode(prompts)]
-    done = [False] * len(rows)
-    out = [bytearray() for _ in rows]
-    for _ in range(max_new):
-        # always [N, seq_len] (one traced shape); causal, so the padding after a row changes none of its logits
-        x = np.full((len(rows), seq_len), lm.PAD, np.int32)
-        for i, r in enumerate(rows):
-            kept = r[-seq_len:]
-            x[i, : len(kept)] = kept
-        logits = model(tf.constant(x)).numpy()
-        for i, r in enumerate(rows):
-            if done[i]:
-                continue
-            nxt = int(np.argmax(logits[i, min(len(r), seq_len) - 1]))
-            if nxt == lm.EOS or nxt > 255:
-                done[i] = True
+    cache = _DECODERS.setdefault(model, {})
+    key = (seq_len, max_new, float(temperature))
+    if key in cache:
+        return cache[key]
+    allowed = tf.constant(np.arange(lm.VOCAB) <= lm.EOS)  # bytes 0-255 and EOS (not BOS, PAD or the spare id)
+
+    @tf.function(input_signature=[tf.TensorSpec([None, seq_len], tf.int32), tf.TensorSpec([None], tf.int32),
+                                  tf.TensorSpec([2], tf.int32)])
+    def decode(ids, lengths, seed):
+        n = tf.shape(ids)[0]
+        rows = tf.range(n)
+
+        def step(t, ids, lengths, done, out):
+            window = ids[:, : tf.reduce_max(lengths)]  # causal: the padding after every row's end changes nothing
+            last = tf.gather(model(window), lengths - 1, batch_dims=1)  # [N, VOCAB]
+            last = tf.where(allowed, last, tf.float32.min)
+            if temperature == 0:
+                nxt = tf.argmax(last, -1, output_type=tf.int32)
             else:
-                r.append(nxt)
-                out[i].append(nxt)
-        if all(done):
-            break
-    return [o.decode("utf-8", "replace") for o in out]
+                nxt = tf.random.stateless_categorical(last / temperature, 1, seed + tf.stack([0, t]), tf.int32)[:, 0]
+            nxt = tf.where(done, lm.PAD, nxt)
+            out = tf.tensor_scatter_nd_update(out, tf.stack([rows, tf.fill([n], t)], 1), nxt)
+            writes = ~done & (nxt != lm.EOS) & (lengths < seq_len)
+            w = tf.where(writes)[:, 0]  # the rows that take their token
+            ids = tf.tensor_scatter_nd_update(ids, tf.stack([tf.gather(rows, w), tf.gather(lengths, w)], 1),
+                                              tf.gather(nxt, w))
+            lengths = lengths + tf.cast(writes, tf.int32)
+            done = done | (nxt == lm.EOS) | (lengths >= seq_len)
+            return t + 1, ids, lengths, done, out
+
+        out = tf.fill([n, max_new], lm.PAD)
+        _, _, _, _, out = tf.while_loop(lambda t, ids, lengths, done, out: (t < max_new) & ~tf.reduce_all(done), step,
+                                        (0, ids, lengths, tf.zeros([n], tf.bool), out))
+        return out
+
+    cache[key] = decode
+    return decode
+
+
+def sample_ids(model, prompts, k: int = 1, temperature: float = 1.0, seed: int = 0, max_new: int = 32,
+               seq_len: int = SEQ_LEN) -> np.ndarray:
+    """``k`` completions of each prompt (strings, rendered already), as int32 tokens [len(prompts) * k, max_new]:
+    prompt i's completions are rows i*k ... i*k + k - 1; each ends at its EOS (PAD after). temperature 0: greedy.
+    Compiled, batched, reproducible: the same seed gives the same samples. A completion stops at ``seq_len``."""
+    import tensorflow as tf
+
+    rows = lm.encode(prompts)
+    if any(len(r) >= seq_len for r in rows):
+        longest = max(len(r) for r in rows)
+        raise ValueError(f"a prompt takes {longest} tokens: it leaves no room to answer in {seq_len}; shorten it")
+    ids = np.full((len(rows) * k, seq_len), lm.PAD, np.int32)
+    lengths = np.repeat([len(r) for r in rows], k).astype(np.int32)
+    for i, r in enumerate(rows):
+        ids[i * k : (i + 1) * k, : len(r)] = r
+    out = _decoder(model, seq_len, max_new, temperature)(tf.constant(ids), tf.constant(lengths),
+                                                         tf.constant([seed, 0], tf.int32))
+    return out.numpy()
+
+
+def decode_answers(tokens: np.ndarray) -> list[str]:
+    """Token rows from ``sample_ids`` -> the text before each row's EOS."""
+    text = []
+    for row in tokens:
+        end = np.flatnonzero((row == lm.EOS) | (row == lm.PAD))
+        text.append(bytes(row[: end[0] if len(end) else len(row)].astype(np.uint8)).decode("utf-8", "replace"))
+    return text
+
+
+def sample(model, prompts, k: int = 1, temperature: float = 1.0, seed: int = 0, max_new: int = 32) -> list[list[str]]:
+    """``k`` sampled answers per prompt (strings): ``sample_ids`` decoded, one list per prompt."""
+    answers = decode_answers(sample_ids(model, prompts, k, temperature, seed, max_new))
+    return [answers[i * k : (i + 1) * k] for i in range(len(prompts))]
+
+
+def generate(model, prompts, max_new: int = 32) -> list[str]:
+    """Greedy completions of ``prompts`` (strings, rendered already: see ``chat``) up to EOS: what the model writes."""
+    return [a[0] for a in sample(model, prompts, 1, 0.0, 0, max_new)]
 
 
 def chat(model, instructions, max_new: int = 48) -> list[str]:
@@ -280,6 +355,24 @@ class CapabilitySuite:
         logits = np.concatenate([model(x[i : i + 128]).numpy() for i in range(0, len(x), 128)])
         exact, nats = answer_scores(logits, y)
         return {"exact": float(exact.mean()), "answer_nats": float(nats.mean())}
+
+    def kl(self, model, reference, name: str, split: str = "test", answers: str = "data") -> float:
+        """KL(pi_0 || pi) of ``model`` (pi) from ``reference`` (pi_0) on skill ``name``'s prompts, in nats per answer,
+        teacher-forced: along the data's answers (``answers="data"``) or along the model's own greedy answers
+        (``"own"``). RL's Razor (Shenfeld et al., 2025) finds forgetting predicted by this KL on the new task."""
+        t = self.tasks[name]
+        x, y = (t.x_test, t.y_test) if split == "test" else (t.x_val, t.y_val)
+        x, y = x[: self.examples], y[: self.examples]
+        if answers == "own":
+            prompts = skill(name).prompts[split][: self.examples]  # the prompts of self.tasks[name], rendered
+            x, y = encode_examples(prompts, generate(model, prompts, max_new=x.shape[1]), x.shape[1])
+        elif answers != "data":
+            raise ValueError(f"answers must be 'data' or 'own', got {answers!r}")
+        n = int(tasks.used_length(t.pad, x))
+        x, y = x[:, :n], y[:, :n]
+        values = np.concatenate([answer_kl(reference(x[i : i + 128]).numpy(), model(x[i : i + 128]).numpy(),
+                                           y[i : i + 128]) for i in range(0, len(x), 128)])
+        return float(values.mean())
 
     def measure(self, model, trained: str | None = None, split: str = "test") -> dict:
         """The suite's row for ``model`` (callable on ids); ``trained``: the skill fine-tuned on (its "B" and "B_val");
