@@ -16,13 +16,13 @@ MODEL_DEFINITIONS = {"utils/lm_model.py": {"make_lm"}, "utils/text_model.py": {"
 LAYERS = [
     ("shared", {"common", "paths", "metrics", "env"}),
     ("catalogue", {"catalog"}),
-    ("models", {"models", "runtime"}),
+    ("models", {"models", "runtime", "quantize"}),
     ("tasks", {"tasks"}),
     ("tracks", {"image_data", "text_model", "text_data", "lm_model", "lm_data"}),
     ("methods", {"methods"}),
     ("runner", {"heads", "results", "checkpoint", "pool", "train"}),
     ("builders", {"zoo"}),  # the instruction-tuned model is built through the runner
-    ("experiments", {"suites", "compare", "lm_experiments", "merging", "quantize", "evidence", "costs", "plots", "report",
+    ("experiments", {"suites", "compare", "lm_experiments", "merging", "evidence", "costs", "plots", "report",
                      "robust", "finetune_cli"}),
     ("course", {"exercise", "interview", "curriculum", "lab"}),
 ]

@@ -168,3 +168,12 @@ def test_kl_to_the_reference_is_zero_for_the_unchanged_model_and_grows_when_it_m
     assert suite.kl(moved, chat, "snake") > 1.0
     with pytest.raises(ValueError, match="'data' or 'own'"):
         suite.kl(chat, chat, "snake", answers="sampled")
+
+
+def test_a_suite_with_a_reference_reports_the_kl_of_every_trained_measurement():
+    chat, base = models.load("byte-lm-chat"), models.load("byte-lm")
+    suite = lm_data.CapabilitySuite(skills=("count", "snake"), general_bytes=256, examples=8, reference=chat)
+    assert suite.measure(chat, "snake")["kl"] == pytest.approx(0, abs=1e-6)
+    row = suite.measure(base, "snake")
+    assert row["kl"] == pytest.approx(suite.kl(base, chat, "snake")) and row["kl"] > 1.0
+    assert "kl" not in suite.measure(base) and ("snake", "test") in suite._reference_logits

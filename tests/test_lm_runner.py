@@ -158,3 +158,24 @@ def test_a_bucketed_task_trains_on_batches_of_similar_length(bench, monkeypatch)
     for shuffled, bucketed in orders:
         assert sorted(bucketed.tolist()) == sorted(shuffled.tolist())
         assert padded(bucketed) < 0.9 * padded(shuffled)
+
+
+def test_qlora_trains_adapters_on_the_frozen_nf4_base(bench):
+    """LoRA(base="nf4"): every block matrix starts from its NF4 round trip (W0), stays W0 + s·A@B, and the report says
+    what the 4-bit base holds; the output layer keeps full precision under its adapter."""
+    from utils import quantize
+
+    q = M.LoRA(4, base="nf4")
+    r = lm_experiments.sft(SNAKE, bench=bench, method=q, epochs=2, learning_rate=3e-3)
+    assert q.label == "qlora(r=4)" and q.id == "lora(base=nf4)"
+    report = r.reports[0]["nf4_base"]
+    initial = {v.name: w.numpy() for v, w in zip(r.context.backbone_variables, r.context.initial)}
+    blocks = [v for v in r.context.backbone_variables if quantize.is_block_matrix(v)]
+    assert report["quantized"] == sum(int(np.prod(v.shape)) for v in blocks) > 0
+    for v, w0, (a, b) in zip(q.kernels, q.w0, q.factors):
+        expected = quantize.round_trip(initial[v.name]) if quantize.is_block_matrix(v) else initial[v.name]
+        np.testing.assert_array_equal(w0.numpy(), expected)
+        np.testing.assert_allclose(v.numpy(), w0.numpy() + q.scale * (a.numpy() @ b.numpy()).reshape(v.shape), atol=1e-6)
+    assert r.history[2]["loss"] < r.history[1]["loss"]  # the adapters learn on the 4-bit base
+    with pytest.raises(ValueError, match="'full' or 'nf4'"):
+        M.LoRA(4, base="int3")

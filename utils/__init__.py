@@ -8,7 +8,7 @@ Modules, in layers (a module imports only from its own layer or below; ``tests/t
 ``docs/ARCHITECTURE.md`` draws it):
     shared       common, paths, metrics, env   seeding, atomic writes, settings compared; where files live; metrics
     catalogue    catalog                        the bundled models' names, recipes, files and metadata
-    models       models, runtime                ``models.load``: one way to load a model; how TensorFlow runs it
+    models       models, runtime, quantize      ``models.load``: one way to load a model; how TensorFlow runs it; NF4
     tasks        tasks                          ``Task``: what the runner trains on, whatever the track
     tracks       image_data                     the digits: task A, the task-B variants, ``ImageBench``
                  text_model, text_data          all-MiniLM-L6-v2 ported; the intents and ``TextBench``
@@ -16,7 +16,7 @@ Modules, in layers (a module imports only from its own layer or below; ``tests/t
     builders     zoo                            builds the bundled models
     methods      methods/                       one file per method; ``methods/base.py`` declares the hooks
     runner       train, heads, pool, checkpoint, results   ``finetune``: the one runner (it imports no track)
-    experiments  suites, compare, lm_experiments, merging, quantize, evidence, robust, report, plots, costs, finetune_cli
+    experiments  suites, compare, lm_experiments, merging, evidence, robust, report, plots, costs, finetune_cli
     course       exercise, interview, curriculum, lab      notebooks' helpers, ``make run``, ``make lab``
 """
 

@@ -335,44 +335,57 @@ class CapabilitySuite:
         kind:KIND     the mean over the capabilities of one kind (transformation, counting, knowledge, format)
         bpb           held-out bits per byte; next_byte: next-byte accuracy there
         B, B_val      the trained skill's exact match on test and validation (when ``trained`` is given)
+        kl            KL(pi_0 || pi) on the trained skill's prompts, from ``reference`` (pi_0; when both are given)
 
     skills: what is measured (default: the capabilities and the new skills); general_bytes: the first bytes of the
     held-out text; examples: the first test and validation prompts of each skill (all when None). Fewer of both:
-    faster, noisier (FAST mode). As the runner's evaluator (``evaluator()``) the trained skill is task B's.
+    faster, noisier (FAST mode). reference: the model a fine-tune started from (its logits on the trained skill are
+    computed once). As the runner's evaluator (``evaluator()``) the trained skill is task B's.
     """
 
     def __init__(self, skills=CAPABILITIES + NEW_SKILLS, general_bytes: int = 32 * 1024, examples: int | None = None,
-                 seq_len: int = SEQ_LEN):
-        self.skills, self.examples = tuple(skills), examples
+                 seq_len: int = SEQ_LEN, reference=None):
+        self.skills, self.examples, self.reference = tuple(skills), examples, reference
         self.tasks = {s: skill_task(s, seq_len=seq_len, bench=self) for s in self.skills}
         self.general = lm.heldout_text()[:general_bytes]
+        self._reference_logits = {}  # (skill, split) -> the reference's logits on its prompts and answers
 
-    def skill_metrics(self, model, name: str, split: str = "test") -> dict:
+    def _examples(self, name: str, split: str) -> tuple[np.ndarray, np.ndarray]:
         t = self.tasks[name]
         x, y = (t.x_test, t.y_test) if split == "test" else (t.x_val, t.y_val)
-        n = int(tasks.used_length(t.pad, x[: self.examples]))  # the longest prompt and answer: no column of padding only
-        x, y = x[: self.examples, :n], y[: self.examples, :n]
-        logits = np.concatenate([model(x[i : i + 128]).numpy() for i in range(0, len(x), 128)])
-        exact, nats = answer_scores(logits, y)
+        return x[: self.examples], y[: self.examples]
+
+    @staticmethod
+    def _logits(model, x: np.ndarray) -> np.ndarray:
+        n = int(tasks.used_length(lm.PAD, x))  # the longest prompt and answer: no column of padding only
+        return np.concatenate([model(x[i : i + 128, :n]).numpy() for i in range(0, len(x), 128)])
+
+    def skill_metrics(self, model, name: str, split: str = "test") -> dict:
+        x, y = self._examples(name, split)
+        logits = self._logits(model, x)
+        exact, nats = answer_scores(logits, y[:, : logits.shape[1]])
         return {"exact": float(exact.mean()), "answer_nats": float(nats.mean())}
 
     def kl(self, model, reference, name: str, split: str = "test", answers: str = "data") -> float:
         """KL(pi_0 || pi) of ``model`` (pi) from ``reference`` (pi_0) on skill ``name``'s prompts, in nats per answer,
         teacher-forced: along the data's answers (``answers="data"``) or along the model's own greedy answers
         (``"own"``). RL's Razor (Shenfeld et al., 2025) finds forgetting predicted by this KL on the new task."""
-        t = self.tasks[name]
-        x, y = (t.x_test, t.y_test) if split == "test" else (t.x_val, t.y_val)
-        x, y = x[: self.examples], y[: self.examples]
+        x, y = self._examples(name, split)
         if answers == "own":
             prompts = skill(name).prompts[split][: self.examples]  # the prompts of self.tasks[name], rendered
             x, y = encode_examples(prompts, generate(model, prompts, max_new=x.shape[1]), x.shape[1])
-        elif answers != "data":
+            ref = self._logits(reference, x)
+        elif answers == "data":
+            cached = reference is self.reference  # the suite's own reference: its logits are kept
+            ref = self._reference_logits.get((name, split)) if cached else None
+            if ref is None:
+                ref = self._logits(reference, x)
+                if cached:
+                    self._reference_logits[(name, split)] = ref
+        else:
             raise ValueError(f"answers must be 'data' or 'own', got {answers!r}")
-        n = int(tasks.used_length(t.pad, x))
-        x, y = x[:, :n], y[:, :n]
-        values = np.concatenate([answer_kl(reference(x[i : i + 128]).numpy(), model(x[i : i + 128]).numpy(),
-                                           y[i : i + 128]) for i in range(0, len(x), 128)])
-        return float(values.mean())
+        logits = self._logits(model, x)
+        return float(answer_kl(ref, logits, y[:, : logits.shape[1]]).mean())
 
     def measure(self, model, trained: str | None = None, split: str = "test") -> dict:
         """The suite's row for ``model`` (callable on ids); ``trained``: the skill fine-tuned on (its "B" and "B_val");
@@ -386,6 +399,8 @@ class CapabilitySuite:
         if trained is not None:
             out["B"] = out[f"skill:{trained}"]
             out["B_val"] = self.skill_metrics(model, trained, "val")["exact"]
+            if self.reference is not None:
+                out["kl"] = self.kl(model, self.reference, trained, split)
         g = lm.bits_per_byte(model, self.general)
         out["bpb"], out["next_byte"] = g["bits_per_byte"], g["next_byte_accuracy"]
         return out

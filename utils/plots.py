@@ -403,3 +403,23 @@ def tradeoff(points: dict, xlabel: str, ylabel: str, title: str):
     ax.legend(fontsize=8, loc="lower right")
     ax.set_title(title, fontsize=10)
     return fig
+
+
+def against(panels: dict, xlabel: str, title: str):
+    """Stacked scatters sharing an x quantity: {y label: {point label: (x, y)}}, e.g. two measures of
+    forgetting against one predictor. Each panel's title gives the points' Spearman rank correlation."""
+    from scipy.stats import spearmanr
+
+    plt = _plt()
+    fig, axes = plt.subplots(len(panels), 1, figsize=(9, 4.2 * len(panels)), squeeze=False)
+    for ax, (ylabel, points) in zip(axes[:, 0], panels.items()):
+        xs, ys = zip(*points.values())
+        ax.scatter(xs, ys, s=22, color="tab:blue", alpha=0.85)
+        _spread_labels(ax, points, fontsize=6, min_gap=0.04)
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
+        ax.grid(alpha=0.3)
+        ax.set_title(f"Spearman ρ = {spearmanr(xs, ys).statistic:.2f} over {len(xs)} runs", fontsize=9)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig

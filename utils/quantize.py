@@ -27,10 +27,11 @@ OFFSET = 0.5 * ((1 - 1 / (2 * 15)) + (1 - 1 / (2 * 16)))  # 0.9677083...: the ou
 
 def nf4_levels() -> np.ndarray:
     """The 16 NF4 levels, ascending: -1, seven negative quantiles, 0, eight positive ones, 1 (float32)."""
-    from scipy.stats import norm
+    from statistics import NormalDist
 
-    positive = norm.ppf(np.linspace(OFFSET, 0.5, 9)[:-1])  # 8 levels > 0
-    negative = -norm.ppf(np.linspace(OFFSET, 0.5, 8)[:-1])  # 7 levels < 0
+    quantile = np.vectorize(NormalDist().inv_cdf)
+    positive = quantile(np.linspace(OFFSET, 0.5, 9)[:-1])  # 8 levels > 0
+    negative = -quantile(np.linspace(OFFSET, 0.5, 8)[:-1])  # 7 levels < 0
     levels = np.sort(np.concatenate([positive, [0.0], negative]))
     return (levels / levels.max()).astype(np.float32)
 

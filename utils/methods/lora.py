@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import quantize
 from .base import Method
 
 
@@ -19,6 +20,9 @@ class LoRA(Method):
     rank: r; alpha: scale = alpha / rank (default alpha = rank, scale 1);
     targets: "dense" (rank-2 kernels) or "all" (also convolution kernels, flattened to [kh*kw*cin, cout]).
     Embedding tables (variables named "*embedding*") are lookups, not linear maps: they stay frozen, as in the paper.
+    base: "full" (the pretrained weights as they are) or "nf4": QLoRA (Dettmers et al., 2023), the frozen base in 4-bit
+    NormalFloat, blocks of 64 (``utils.quantize``): W0 is the dequantized NF4 matrix, so the run computes what a 4-bit
+    base that dequantizes in its graph computes, and its "after" includes what quantizing cost.
     """
 
     distributable = False  # it adds factor variables and writes weights back each step
@@ -28,17 +32,20 @@ class LoRA(Method):
     rank: int = 4
     alpha: float | None = None
     targets: str = "dense"
+    base: str = "full"
 
     def __post_init__(self):
         if self.rank < 1:
             raise ValueError(f"LoRA rank must be >= 1, got {self.rank}")
         if self.targets not in ("dense", "all"):
             raise ValueError(f"LoRA targets must be 'dense' or 'all', got {self.targets!r}")
+        if self.base not in ("full", "nf4"):
+            raise ValueError(f"LoRA base must be 'full' or 'nf4' (QLoRA's 4-bit base), got {self.base!r}")
         self.scale = float(self.alpha if self.alpha is not None else self.rank) / self.rank
 
     @property
     def label(self):
-        return f"lora(r={self.rank}{',all' if self.targets == 'all' else ''})"
+        return f"{'q' if self.base == 'nf4' else ''}lora(r={self.rank}{',all' if self.targets == 'all' else ''})"
 
     def setup(self, ctx):
         import tensorflow as tf
@@ -48,6 +55,7 @@ class LoRA(Method):
         kernels = [v for v in kernels if v.shape.rank >= min_rank and "embedding" not in v.name]  # lookup tables stay
         if not kernels:
             raise ValueError("LoRA found no kernel to adapt in the backbone's trainable variables")
+        self.quantization = quantize.quantize_variables(ctx.backbone_variables) if self.base == "nf4" else None
         rng = np.random.default_rng(ctx.seed)
         self.kernels, self.w0, self.factors = kernels, [], []
         for v in kernels:
@@ -58,6 +66,10 @@ class LoRA(Method):
             self.factors.append((a, b))
         self._index = {v.ref(): i for i, v in enumerate(kernels)}
         self.num_parameters = sum(int(a.shape.num_elements() + b.shape.num_elements()) for a, b in self.factors)
+
+    def after_training(self, ctx):
+        """QLoRA's report: what its 4-bit base holds (parameters quantized and kept, bits per parameter, error)."""
+        return {"nf4_base": self.quantization} if self.quantization else None
 
     def state(self):
         return {"factors": [(a.numpy(), b.numpy()) for a, b in self.factors]}
