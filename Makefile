@@ -48,6 +48,7 @@ bench: models  # about 40 minutes: the time budgets (notebooks, make test), meth
 	$(PY) benchmarks/bench_curriculum.py
 	$(PY) benchmarks/bench_methods.py --compare
 	$(PY) benchmarks/bench_lm.py
+	$(PY) benchmarks/bench_sampling.py
 	$(PY) benchmarks/bench_threads.py
 	$(PY) benchmarks/bench_text.py
 	$(PY) benchmarks/bench_pool.py
