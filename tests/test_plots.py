@@ -72,3 +72,13 @@ def test_per_class_and_confusion_figures():
     assert sorted(round(p.get_height(), 2) for p in fig.axes[0].patches) == [0.3, 0.8, 0.9, 1.0]
     fig = plots.confusion([[8, 2], [0, 5]])
     assert {t.get_text() for t in fig.axes[0].texts} == {"0.80", "0.20", "1.00"}
+
+
+def test_against_stacks_one_panel_per_measure_with_its_rank_correlation():
+    panels = {"lost": {"a": (1.0, 0.1), "b": (2.0, 0.3), "c": (3.0, 0.2)},
+              "bpb": {"a": (1.0, 0.0), "b": (2.0, 0.1), "c": (3.0, 0.2)}}
+    fig = plots.against(panels, "KL", "forgetting against KL")
+    axes = fig.axes
+    assert [ax.get_ylabel() for ax in axes] == ["lost", "bpb"]
+    assert axes[0].get_title() == "Spearman ρ = 0.50 over 3 points" and axes[1].get_title().startswith("Spearman ρ = 1.00")
+    assert len(axes[0].collections[0].get_offsets()) == 3

@@ -237,9 +237,9 @@ _DECODERS = weakref.WeakKeyDictionary()  # model -> {(seq_len, max_new, temperat
 
 def _decoder(model, seq_len: int, max_new: int, temperature: float):
     """One compiled decode loop for ``model``: (ids [N, seq_len], lengths [N], seed [2]) -> new tokens [N, max_new]
-    (PAD after a row's EOS). Each step runs the model on the window up to the longest row (no cache: the contexts are
-    short), takes the logits at each row's last token, keeps bytes and EOS only, and picks greedily (temperature 0) or samples with
-    a stateless generator seeded by (seed, step): the same seed gives the same samples."""
+    (PAD after a row's EOS). Each step runs the model on the window up to the longest row (no cache: the contexts
+    are short), takes the logits at each row's last token, keeps bytes and EOS only, and picks greedily
+    (temperature 0) or samples with a stateless generator seeded by (seed, step): the same seed, the same samples."""
     import tensorflow as tf
 
     cache = _DECODERS.setdefault(model, {})

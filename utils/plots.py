@@ -419,7 +419,7 @@ def against(panels: dict, xlabel: str, title: str):
         ax.set_xlabel(xlabel)
         ax.set_ylabel(ylabel)
         ax.grid(alpha=0.3)
-        ax.set_title(f"Spearman ρ = {spearmanr(xs, ys).statistic:.2f} over {len(xs)} runs", fontsize=9)
+        ax.set_title(f"Spearman ρ = {spearmanr(xs, ys).statistic:.2f} over {len(xs)} points", fontsize=9)
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return fig
