@@ -26,7 +26,7 @@ OFFSET = 0.5 * ((1 - 1 / (2 * 15)) + (1 - 1 / (2 * 16)))  # 0.9677083...: the ou
 
 
 def nf4_levels() -> np.ndarray:
-    """The 16 NF4 levels, ascending: -1, seven negative quantiles, 0, eight positive ones, 1 (float32)."""
+    """The 16 NF4 levels, ascending: 7 negative (the first -1), 0, 8 positive (the last 1); float32."""
     from statistics import NormalDist
 
     quantile = np.vectorize(NormalDist().inv_cdf)
