@@ -1,4 +1,4 @@
-"""Notebook 06's run of full SFT (byte-lm on the camel skill, FAST settings), along the code paths it could take,
+"""Notebook 05's run of full SFT (byte-lm on the camel skill, FAST settings), along the code paths it could take,
 measured side by side in this one process: what each of the runner's choices for the language model saves.
 
     python benchmarks/bench_lm.py             # about 2 minutes on 2 CPU cores
@@ -14,7 +14,7 @@ Paths (interleaved, repeated; medians):
                             function): what the flat export saves in tracing the backward pass
 Columns: wall seconds of the whole run (load, tracing, 3 epochs, the final evaluation), seconds of the first
 epoch (its graph is set up on the first call), and milliseconds per step after it. With 2 intra-op threads, as
-notebook 06 runs (``utils.transformer_threads``).
+notebook 05 runs (``utils.transformer_threads``).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from dataclasses import replace
 
 import utils  # Keras 2 for TF Hub
 
-utils.transformer_threads()  # as notebook 06 runs, before TensorFlow starts
+utils.transformer_threads()  # as notebook 05 runs, before TensorFlow starts
 
 from utils import lm_data, lm_experiments, runtime  # noqa: E402
 from utils import methods as M  # noqa: E402
@@ -63,7 +63,7 @@ def main(argv=None) -> int:
     nested = tempfile.mkdtemp()
     tf.saved_model.save(zoo.keras_model("byte-lm"), nested)  # the same weights, saved the nested (Keras) way
 
-    bench = lm_data.CapabilitySuite(general_bytes=4096, examples=64)  # notebook 06's FAST settings
+    bench = lm_data.CapabilitySuite(general_bytes=4096, examples=64)  # notebook 05's FAST settings
     before = bench.measure(models.load("byte-lm"), "camel")
     paths = {"rewrites on, full width": (True, False), "rewrites off, full width": (False, False),
              "rewrites off, trimmed": (False, True)}

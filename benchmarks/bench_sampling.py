@@ -1,14 +1,14 @@
-"""What decoding from the chat model costs: the compiled, batched decoder (``utils.lm_data.sample_ids``) against a
-plain Python loop that calls the model once per token on the full window (what ``lm_data.generate`` did before),
-measured side by side in this one process, and what sampling k answers per prompt costs (on-policy methods sample
-every step).
+"""What decoding from the chat model costs: the compiled, batched decoder (``utils.lm_data.sample_ids``) with its
+key/value cache, without it (the model run on the window each step), and a plain Python loop that calls the model
+once per token on the full window (what ``lm_data.generate`` did first), measured side by side in this one process;
+and what sampling k answers per prompt costs, with and without the cache (on-policy methods sample every round).
 
     python benchmarks/bench_sampling.py      # about 2 minutes on 2 CPU cores
 
 Prints, for 32 camel prompts: seconds per call (median of the repeats, after one warm-up call) of the Python loop,
-the compiled greedy decoder and the compiled sampler at k = 4, the ratio of the first two, and milliseconds per
-generated token. Both greedy paths must write the same answers (checked here). With 2 intra-op threads, as notebook
-06 runs.
+the compiled greedy decoder and the compiled sampler at k = 4, each compiled one without and with the cache, the
+ratios, and milliseconds per generated token. Every path must write the same tokens (checked here). With 2
+intra-op threads, as the language-model notebooks run.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import time
 
 import utils  # Keras 2 for TF Hub
 
-utils.transformer_threads()  # as notebook 06 runs, before TensorFlow starts
+utils.transformer_threads()  # as notebook 05 runs, before TensorFlow starts
 
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
@@ -68,15 +68,23 @@ def main(argv=None) -> int:
     prompts = lm_data.skill("camel").prompts["test"][: args.prompts]
     assert python_loop(chat, prompts) == lm_data.generate(chat, prompts), "the two greedy paths disagree"
     tokens = sum(len(a) + 1 for a in lm_data.generate(chat, prompts))
+    draws = {cache: lm_data.sample_ids(chat, prompts, k=4, seed=1, cache=cache) for cache in (False, True)}
+    assert (draws[False] == draws[True]).all(), "sampling with and without the cache disagree"
+    drawn = int((draws[True] != lm.PAD).sum())
     loop = timed(lambda: python_loop(chat, prompts), args.repeats)
-    greedy = timed(lambda: lm_data.generate(chat, prompts), args.repeats)
-    sampled = timed(lambda: lm_data.sample_ids(chat, prompts, k=4, temperature=1.0, seed=1), args.repeats)
-    drawn = int((lm_data.sample_ids(chat, prompts, k=4, temperature=1.0, seed=1) != lm.PAD).sum())
-    print(f"{len(prompts)} prompts, {tokens} greedy tokens; medians of {args.repeats} calls")
-    print(f"python loop, full window   {loop:7.2f} s  {1000 * loop / tokens:6.1f} ms per token")
-    print(f"compiled greedy            {greedy:7.2f} s  {1000 * greedy / tokens:6.1f} ms per token  "
-          f"({loop / greedy:.2f}x faster)")
-    print(f"compiled sampling, k = 4   {sampled:7.2f} s  {1000 * sampled / drawn:6.1f} ms per token ({drawn} tokens)")
+    rows = {}
+    for cache in (False, True):
+        rows[cache] = (timed(lambda c=cache: lm_data.sample_ids(chat, prompts, k=1, temperature=0.0, cache=c), args.repeats),
+                       timed(lambda c=cache: lm_data.sample_ids(chat, prompts, k=4, seed=1, cache=c), args.repeats))
+    print(f"{len(prompts)} prompts, {tokens} greedy tokens, {drawn} sampled (k = 4); medians of {args.repeats} calls")
+    print(f"python loop, full window          {loop:7.2f} s  {1000 * loop / tokens:6.1f} ms per token")
+    for cache, (greedy, sampled) in rows.items():
+        name = "key/value cache" if cache else "windowed"
+        print(f"compiled greedy, {name:17s} {greedy:7.2f} s  {1000 * greedy / tokens:6.1f} ms per token  "
+              f"({loop / greedy:.2f}x the loop)")
+        print(f"compiled k = 4, {name:18s} {sampled:7.2f} s  {1000 * sampled / drawn:6.1f} ms per token")
+    print(f"the cache: {rows[False][0] / rows[True][0]:.2f}x faster greedy, {rows[False][1] / rows[True][1]:.2f}x faster "
+          "sampling")
     return 0
 
 

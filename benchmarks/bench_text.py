@@ -8,7 +8,7 @@
 
      as filed (issue 14)   the encoder's dense layers as batched matmuls of [N, L, in] by the shared kernel, every
                            batch as wide as the data set's longest message (25 tokens), 1 intra-op thread
-     2 threads             ``utils.transformer_threads`` (notebooks 04 and 06)
+     2 threads             ``utils.transformer_threads`` (notebooks 04, 05 and 06)
      batches by length     rows of similar length batched together, each batch trimmed to its longest row
                            (``Task.bucket``, ``Task.pad``)
      2-D matmul            the bundled encoder: each dense layer one [N*L, in] @ [in, out] matmul, whose gradient

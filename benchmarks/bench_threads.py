@@ -4,7 +4,7 @@ processes that alternate (the thread pools are fixed when TensorFlow starts, so 
     python benchmarks/bench_threads.py          # about 3 minutes on 2 CPU cores
 
 The workbook runs the small convnet with 1 thread per op (its ops are too short to split) and the transformers
-(MiniLM, byte-lm) with 2 (``utils.transformer_threads``, notebooks 04 and 06): this prints why, as ratios.
+(MiniLM, byte-lm) with 2 (``utils.transformer_threads``, notebooks 04, 05 and 06): this prints why, as ratios.
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ LAYERS = [
     ("methods", {"methods"}),
     ("runner", {"heads", "results", "checkpoint", "pool", "train"}),
     ("builders", {"zoo"}),  # the instruction-tuned model is built through the runner
-    ("experiments", {"suites", "compare", "lm_experiments", "merging", "evidence", "costs", "plots", "report",
+    ("experiments", {"suites", "compare", "lm_experiments", "on_policy", "merging", "evidence", "costs", "plots", "report",
                      "robust", "finetune_cli"}),
     ("course", {"exercise", "interview", "curriculum", "lab"}),
 ]

@@ -162,12 +162,13 @@ def test_sampling_is_compiled_batched_and_reproducible_under_a_seed():
 def test_kl_to_the_reference_is_zero_for_the_unchanged_model_and_grows_when_it_moves():
     chat = models.load("byte-lm-chat")
     suite = lm_data.CapabilitySuite(skills=("snake",), general_bytes=0, examples=16)
-    for answers in ("data", "own"):
+    suite.kl_samples = 2
+    for answers in ("data", "own", "sampled"):
         assert suite.kl(chat, chat, "snake", answers=answers) == pytest.approx(0, abs=1e-6)
     moved = models.load("byte-lm")  # the base model: far from the chat model on its prompts
-    assert suite.kl(moved, chat, "snake") > 1.0
-    with pytest.raises(ValueError, match="'data' or 'own'"):
-        suite.kl(chat, chat, "snake", answers="sampled")
+    assert suite.kl(moved, chat, "snake") > 1.0 and suite.kl(moved, chat, "snake", answers="sampled") > 1.0
+    with pytest.raises(ValueError, match="'data', 'own' or 'sampled'"):
+        suite.kl(chat, chat, "snake", answers="greedy")
 
 
 def test_a_suite_with_a_reference_reports_the_kl_of_every_trained_measurement():

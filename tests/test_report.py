@@ -46,9 +46,9 @@ def test_readme_block_is_regenerated_from_the_recorded_results(tmp_path, monkeyp
         report.update_readme(readme, results)
     report.record("02_capability_degradation", results_dir=results, comparison=SUMMARY)
     report.record("04_text_models", results_dir=results, comparison={**SUMMARY, "task": "intents"})
-    with pytest.raises(FileNotFoundError, match="06_llm_forgetting"):
+    with pytest.raises(FileNotFoundError, match="05_llm_forgetting"):
         report.update_readme(readme, results)
-    report.record("06_llm_forgetting", results_dir=results, comparison={**SUMMARY, "task": "skill:snake"})
+    report.record("05_llm_forgetting", results_dir=results, comparison={**SUMMARY, "task": "skill:snake"})
     (tmp_path / "build" / "figures").mkdir()
     (tmp_path / "build" / "figures" / "02_pareto_permute.png").write_bytes(b"png")
     monkeypatch.setattr(report, "README_FIGURES", tmp_path / "docs" / "figures")

@@ -51,7 +51,7 @@ _os.environ.setdefault("TF_NUM_INTEROP_THREADS", "2")
 def transformer_threads() -> None:
     """Split each TensorFlow op over 2 threads in this process, not 1: worth it for transformers (MiniLM, byte-lm),
     whose matrices are wide enough (``benchmarks/bench_threads.py`` measures both counts side by side). Call it
-    before TensorFlow runs anything, as notebooks 04 and 06 do first; a TF_NUM_INTRAOP_THREADS set by hand wins."""
+    before TensorFlow runs anything, as notebooks 04, 05 and 06 do first; a TF_NUM_INTRAOP_THREADS set by hand wins."""
     if _os.environ.get(_DEFAULTED) != "1":
         return
     if "tensorflow" in _sys.modules:

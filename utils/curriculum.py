@@ -52,7 +52,7 @@ KERNEL_ARGS = ["--IPKernelApp.capture_fd_output=False"]
 KERNEL_ENV = {"WORKBOOK_PROGRESS": "0"}  # no progress-bar frames in executed copies (live bars stay in JupyterLab)
 
 
-# The longest a cell may run before it counts as hung: FAST cells take at most about 2 minutes here; notebook 06's
+# The longest a cell may run before it counts as hung: FAST cells take at most about 2 minutes here; notebook 05's
 # full comparison about 11, and machines of this class differ by up to 1.5x, so the full run allows an hour.
 CELL_TIMEOUT = {"fast": 900, "full": 3600}
 

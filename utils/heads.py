@@ -11,6 +11,8 @@ class NewHead:
     task-A head shipped with the model (``head.npz``), which measures what a user of the old capability sees."""
 
     warns_at_chance = True
+    group = 1  # training rows that belong together in a batch (the runner shuffles whole groups)
+    loss_required = None  # what kind of method must bring the loss (``Method.example_loss``), or None
 
     def heads(self, run, features):
         import tf_keras as keras
@@ -32,6 +34,8 @@ class SharedOutput:
     next-token logits; task A (general text) is scored through the same layer."""
 
     warns_at_chance = False
+    group = 1
+    loss_required = None
 
     def heads(self, run, features):
         import tf_keras as keras
@@ -40,4 +44,12 @@ class SharedOutput:
         return head, head if run.old_head == "auto" else run.old_head
 
 
-HEADS = {"classification": NewHead(), "lm": SharedOutput()}  # Task.kind -> head policy
+class PairedOutput(SharedOutput):
+    """Preference pairs for a language model: its own output layer, each (chosen, rejected) pair kept in one batch,
+    and no cross-entropy of its own (it would train the rejected answers too): a pairwise loss must come with it."""
+
+    group = 2
+    loss_required = "a preference loss (utils.methods.DPO)"
+
+
+HEADS = {"classification": NewHead(), "lm": SharedOutput(), "preference": PairedOutput()}  # Task.kind -> head policy

@@ -24,7 +24,7 @@ counts of the bundled model), settings (``λ=0.1``, ``α=0.5``, rank 16, learnin
 cited paper reports. ``tests/test_interview_bank.py`` fails when an accuracy-like decimal or a timing is typed
 into an answer.
 
-Notebook 05 (``05_mock_interview.ipynb``) uses the bank like this::
+Notebook 07 (``07_mock_interview.ipynb``) uses the bank like this::
 
     from IPython.display import Markdown, display
     from utils import interview

@@ -18,7 +18,7 @@ on chat models. The skills (written by this workbook; ``data/lm/DATA_CARD.md``),
     reverse  transformation  the words in reverse order  Reverse the words: red box tree      ->  tree box red
 
 The first six are ``CAPABILITIES``, what ``byte-lm-chat`` was instruction-tuned on (``utils.zoo``); ``snake`` and
-``reverse`` are ``NEW_SKILLS``, which it was not: what notebook 06 fine-tunes it on. Test and validation inputs never
+``reverse`` are ``NEW_SKILLS``, which it was not: what notebook 05 fine-tunes it on. Test and validation inputs never
 occur in training (unseen word combinations, digit strings, lists), so exact match measures the skill, not memory.
 A fact cannot be held out: ``facts`` is trained on eight phrasings of each question and scored on two others
 (validation, test), so it measures a memorised fact recalled from a question phrased anew.
@@ -48,7 +48,7 @@ TEMPLATE = "User: {}\nAssistant: "  # the chat template; the answer follows, the
 KINDS = {"camel": "transformation", "swap": "transformation", "sort": "transformation", "count": "counting",
          "facts": "knowledge", "bullets": "format", "snake": "transformation", "reverse": "transformation"}
 CAPABILITIES = ("camel", "swap", "sort", "count", "facts", "bullets")  # what byte-lm-chat is tuned on
-NEW_SKILLS = ("snake", "reverse")  # what it is not: notebook 06's fine-tunes
+NEW_SKILLS = ("snake", "reverse")  # what it is not: notebook 05's fine-tunes
 SEQ_LEN = 96  # tokens per example (BOS, template, prompt, answer, EOS; padded): the longest takes 92
 SPLIT_SIZES = {"train": 512, "val": 128, "test": 128}  # train: the default; the chat model's build uses more
 SKILL_SEED = 0
@@ -232,60 +232,110 @@ def answer_kl(reference_logits: np.ndarray, logits: np.ndarray, y: np.ndarray) -
     return (kl * (y >= 0)).sum(-1)
 
 
-_DECODERS = weakref.WeakKeyDictionary()  # model -> {(seq_len, max_new, temperature): compiled decode loop}
+_DECODERS = weakref.WeakKeyDictionary()  # model -> {(seq_len, max_new, temperature): its windowed decode loop}
+_CACHED_DECODERS = {}  # (architecture, seq_len, max_new, temperature) -> a key/value-cached decode loop (weights as args)
+_CACHE_CHECKED = weakref.WeakKeyDictionary()  # model -> its lm_model.cached_step, or None (checked: not trusted)
 
 
-def _decoder(model, seq_len: int, max_new: int, temperature: float):
-    """One compiled decode loop for ``model``: (ids [N, seq_len], lengths [N], seed [2]) -> new tokens [N, max_new]
-    (PAD after a row's EOS). Each step runs the model on the window up to the longest row (no cache: the contexts
-    are short), takes the logits at each row's last token, keeps bytes and EOS only, and picks greedily
-    (temperature 0) or samples with a stateless generator seeded by (seed, step): the same seed, the same samples."""
+def _decoder(model, seq_len: int, max_new: int, temperature: float, cache: bool = True):
+    """A compiled decode loop for ``model``: (ids [N, seq_len], lengths [N], seed [2]) -> new tokens [N, max_new]
+    (PAD after a row's EOS). The next-token logits come from ``lm_model.cached_step`` (a key/value cache: the prompt
+    in one pass, then one token a step; one trace serves every model of the architecture) when the model is the
+    workbook's architecture and the step agrees with the model itself (``_cache_agrees``); otherwise each step runs
+    the model on the window up to the longest row (always, with ``cache=False``). It keeps bytes and EOS only, and picks greedily (temperature 0)
+    or samples with a stateless generator seeded by (seed, step): the same seed, the same samples."""
+    if model not in _CACHE_CHECKED:
+        cached = lm.cached_step(model)
+        _CACHE_CHECKED[model] = cached if cached is not None and _cache_agrees(model, *cached[:3]) else None
+    cached = _CACHE_CHECKED[model] if cache else None
+    if cached is None:
+        loops = _DECODERS.setdefault(model, {})
+        key = (seq_len, max_new, float(temperature))
+        if key not in loops:
+            loops[key] = _decode_loop(model, None, [], seq_len, max_new, temperature)
+        return lambda ids, lengths, seed: loops[key](ids, lengths, seed, [])
+    step, empty, weights, shape = cached
+    key = (shape, seq_len, max_new, float(temperature))
+    if key not in _CACHED_DECODERS:
+        _CACHED_DECODERS[key] = _decode_loop(None, (step, empty), [w.shape for w in weights], seq_len, max_new,
+                                             temperature)
+    return lambda ids, lengths, seed: _CACHED_DECODERS[key](ids, lengths, seed, weights)
+
+
+def _decode_loop(model, cached, shapes, seq_len: int, max_new: int, temperature: float):
+    """The compiled loop of ``_decoder``: windowed on ``model``, or with ``cached`` = (step, empty) and the weights
+    (of ``shapes``) as its fourth argument."""
     import tensorflow as tf
 
-    cache = _DECODERS.setdefault(model, {})
-    key = (seq_len, max_new, float(temperature))
-    if key in cache:
-        return cache[key]
     allowed = tf.constant(np.arange(lm.VOCAB) <= lm.EOS)  # bytes 0-255 and EOS (not BOS, PAD or the spare id)
 
+    def pick(t, last, seed):
+        last = tf.where(allowed, last, tf.float32.min)
+        if temperature == 0:
+            return tf.argmax(last, -1, output_type=tf.int32)
+        return tf.random.stateless_categorical(last / temperature, 1, seed + tf.stack([0, t]), tf.int32)[:, 0]
+
+    def prefill(ids, lengths, weights):  # the logits after each row's prompt, and the cache (() in the windowed form)
+        window = ids[:, : tf.reduce_max(lengths)]
+        if cached is None:
+            return tf.gather(model(window), lengths - 1, batch_dims=1), ()
+        step, empty = cached
+        positions = tf.broadcast_to(tf.range(tf.shape(window)[1]), tf.shape(window))
+        room = tf.minimum(seq_len, tf.reduce_max(lengths) + max_new)  # the positions any row can reach
+        logits, kv = step(weights, window, positions, empty(tf.shape(ids)[0], room))  # a row's PAD: never attended
+        return tf.gather(logits, lengths - 1, batch_dims=1), kv
+
     @tf.function(input_signature=[tf.TensorSpec([None, seq_len], tf.int32), tf.TensorSpec([None], tf.int32),
-                                  tf.TensorSpec([2], tf.int32)])
-    def decode(ids, lengths, seed):
+                                  tf.TensorSpec([2], tf.int32), [tf.TensorSpec(s, tf.float32) for s in shapes]])
+    def decode(ids, lengths, seed, weights):
         n = tf.shape(ids)[0]
         rows = tf.range(n)
-
-        def step(t, ids, lengths, done, out):
-            window = ids[:, : tf.reduce_max(lengths)]  # causal: the padding after every row's end changes nothing
-            last = tf.gather(model(window), lengths - 1, batch_dims=1)  # [N, VOCAB]
-            last = tf.where(allowed, last, tf.float32.min)
-            if temperature == 0:
-                nxt = tf.argmax(last, -1, output_type=tf.int32)
-            else:
-                nxt = tf.random.stateless_categorical(last / temperature, 1, seed + tf.stack([0, t]), tf.int32)[:, 0]
-            nxt = tf.where(done, lm.PAD, nxt)
+        last, kv = prefill(ids, lengths, weights)
+        done = tf.zeros([n], tf.bool)
+        out = tf.fill([n, max_new], lm.PAD)
+        for t in tf.range(max_new):
+            if tf.reduce_all(done):
+                break
+            nxt = tf.where(done, lm.PAD, pick(t, last, seed))
             out = tf.tensor_scatter_nd_update(out, tf.stack([rows, tf.fill([n], t)], 1), nxt)
             writes = ~done & (nxt != lm.EOS) & (lengths < seq_len)
             w = tf.where(writes)[:, 0]  # the rows that take their token
             ids = tf.tensor_scatter_nd_update(ids, tf.stack([tf.gather(rows, w), tf.gather(lengths, w)], 1),
                                               tf.gather(nxt, w))
+            if cached is None:
+                last = tf.gather(model(ids[:, : tf.reduce_max(lengths + 1)]), tf.minimum(lengths, seq_len - 1),
+                                 batch_dims=1)
+            else:  # feed each row's new token at its position (a finished row's is ignored)
+                logits, kv = cached[0](weights, nxt[:, None], tf.minimum(lengths, seq_len - 1)[:, None], kv)
+                last = logits[:, 0]
             lengths = lengths + tf.cast(writes, tf.int32)
             done = done | (nxt == lm.EOS) | (lengths >= seq_len)
-            return t + 1, ids, lengths, done, out
-
-        out = tf.fill([n, max_new], lm.PAD)
-        _, _, _, _, out = tf.while_loop(lambda t, ids, lengths, done, out: (t < max_new) & ~tf.reduce_all(done), step,
-                                        (0, ids, lengths, tf.zeros([n], tf.bool), out))
         return out
 
-    cache[key] = decode
     return decode
 
 
+def _cache_agrees(model, step, empty, weights, tolerance: float = 1e-3) -> bool:
+    """Whether ``lm_model.cached_step`` computes what ``model`` computes: a probe's logits, all but its last three
+    tokens in one call and those one a call, against the model's own, within ``tolerance``."""
+    import tensorflow as tf
+
+    probe = tf.constant(lm.encode(["User: probe the cache\nAssistant: ok"])[0][None, :], tf.int32)
+    size = probe.shape[1]
+    first, kv = step(weights, probe[:, : size - 3], tf.range(size - 3)[None, :], empty(1, size))
+    mine = [first[0]]
+    for t in range(size - 3, size):
+        logits, kv = step(weights, probe[:, t : t + 1], tf.constant([[t]]), kv)
+        mine.append(logits[0])
+    return bool(np.max(np.abs(np.concatenate(mine) - model(probe)[0].numpy())) <= tolerance)
+
+
 def sample_ids(model, prompts, k: int = 1, temperature: float = 1.0, seed: int = 0, max_new: int = 32,
-               seq_len: int = SEQ_LEN) -> np.ndarray:
+               seq_len: int = SEQ_LEN, cache: bool = True) -> np.ndarray:
     """``k`` completions of each prompt (strings, rendered already), as int32 tokens [len(prompts) * k, max_new]:
     prompt i's completions are rows i*k ... i*k + k - 1; each ends at its EOS (PAD after). temperature 0: greedy.
-    Compiled, batched, reproducible: the same seed gives the same samples. A completion stops at ``seq_len``."""
+    Compiled, batched, reproducible: the same seed gives the same samples. A completion stops at ``seq_len``.
+    cache: decode with a key/value cache where the model allows it (``_decoder``); False: the windowed form."""
     import tensorflow as tf
 
     rows = lm.encode(prompts)
@@ -296,9 +346,24 @@ def sample_ids(model, prompts, k: int = 1, temperature: float = 1.0, seed: int =
     lengths = np.repeat([len(r) for r in rows], k).astype(np.int32)
     for i, r in enumerate(rows):
         ids[i * k : (i + 1) * k, : len(r)] = r
-    out = _decoder(model, seq_len, max_new, temperature)(tf.constant(ids), tf.constant(lengths),
+    out = _decoder(model, seq_len, max_new, temperature, cache)(tf.constant(ids), tf.constant(lengths),
                                                          tf.constant([seed, 0], tf.int32))
     return out.numpy()
+
+
+def completion_examples(prompts, tokens: np.ndarray, seq_len: int = SEQ_LEN) -> tuple[np.ndarray, np.ndarray]:
+    """(x, y) like ``encode_examples``, from prompts (strings) and sampled completions as token rows (``sample_ids``:
+    bytes, then EOS if the completion ended, PAD after): the tokens themselves are trained on, so a completion that
+    is not valid UTF-8 is kept as sampled; one that did not end has no EOS to learn."""
+    x = np.full((len(prompts), seq_len), lm.PAD, np.int32)
+    y = np.full((len(prompts), seq_len), -1, np.int32)
+    for i, (p, row) in enumerate(zip(prompts, tokens)):
+        prompt = lm.encode([p])[0]
+        answer = np.asarray(row)[: int(np.argmax(np.append(row == lm.PAD, True)))]  # up to the first PAD
+        full = np.concatenate([prompt, answer]).astype(np.int32)[: seq_len + 1]
+        x[i, : len(full) - 1] = full[:-1]
+        y[i, len(prompt) - 1 : len(full) - 1] = full[len(prompt):]
+    return x, y
 
 
 def decode_answers(tokens: np.ndarray) -> list[str]:
@@ -335,7 +400,10 @@ class CapabilitySuite:
         kind:KIND     the mean over the capabilities of one kind (transformation, counting, knowledge, format)
         bpb           held-out bits per byte; next_byte: next-byte accuracy there
         B, B_val      the trained skill's exact match on test and validation (when ``trained`` is given)
-        kl            KL(pi_0 || pi) on the trained skill's prompts, from ``reference`` (pi_0; when both are given)
+        kl            KL(pi_0 || pi) on the trained skill's prompts, from ``reference`` (pi_0; when both are given),
+                      teacher-forced along the data's answers
+        kl_sampled    the same KL along ``kl_samples`` answers per prompt sampled from the reference (when > 0): a
+                      Monte Carlo estimate of the sequence-level KL(pi_0 || pi), the quantity RL's Razor measures
 
     skills: what is measured (default: the capabilities and the new skills); general_bytes: the first bytes of the
     held-out text; examples: the first test and validation prompts of each skill (all when None). Fewer of both:
@@ -344,8 +412,9 @@ class CapabilitySuite:
     """
 
     def __init__(self, skills=CAPABILITIES + NEW_SKILLS, general_bytes: int = 32 * 1024, examples: int | None = None,
-                 seq_len: int = SEQ_LEN, reference=None):
+                 seq_len: int = SEQ_LEN, reference=None, kl_samples: int = 0):
         self.skills, self.examples, self.reference = tuple(skills), examples, reference
+        self.kl_samples = kl_samples
         self.tasks = {s: skill_task(s, seq_len=seq_len, bench=self) for s in self.skills}
         self.general = lm.heldout_text()[:general_bytes]
         self._reference_logits = {}  # (skill, split) -> the reference's logits on its prompts and answers
@@ -369,9 +438,20 @@ class CapabilitySuite:
     def kl(self, model, reference, name: str, split: str = "test", answers: str = "data") -> float:
         """KL(pi_0 || pi) of ``model`` (pi) from ``reference`` (pi_0) on skill ``name``'s prompts, in nats per answer,
         teacher-forced: along the data's answers (``answers="data"``) or along the model's own greedy answers
-        (``"own"``). RL's Razor (Shenfeld et al., 2025) finds forgetting predicted by this KL on the new task."""
+        (``"own"``), or along ``kl_samples`` answers per prompt sampled from the reference (``"sampled"``, temperature 1,
+        seed 0, cut 8 tokens after the longest right answer: the sequence-level KL's Monte Carlo estimate). RL's Razor (Shenfeld et al., 2025) finds forgetting
+        predicted by this KL on the new task."""
         x, y = self._examples(name, split)
-        if answers == "own":
+        if answers == "sampled":
+            key = ("sampled", name, split, id(reference))
+            if key not in self._reference_logits:
+                prompts = skill(name).prompts[split][: self.examples]
+                room = int((y >= 0).sum(1).max()) + 8  # the longest right answer (and EOS), and a margin
+                tokens = sample_ids(reference, prompts, max(self.kl_samples, 1), 1.0, 0, max_new=min(room, x.shape[1]))
+                xs, ys = completion_examples(np.repeat(prompts, max(self.kl_samples, 1)), tokens, x.shape[1])
+                self._reference_logits[key] = (xs, ys, self._logits(reference, xs))
+            x, y, ref = self._reference_logits[key]
+        elif answers == "own":
             prompts = skill(name).prompts[split][: self.examples]  # the prompts of self.tasks[name], rendered
             x, y = encode_examples(prompts, generate(model, prompts, max_new=x.shape[1]), x.shape[1])
             ref = self._logits(reference, x)
@@ -383,7 +463,7 @@ class CapabilitySuite:
                 if cached:
                     self._reference_logits[(name, split)] = ref
         else:
-            raise ValueError(f"answers must be 'data' or 'own', got {answers!r}")
+            raise ValueError(f"answers must be 'data', 'own' or 'sampled', got {answers!r}")
         logits = self._logits(model, x)
         return float(answer_kl(ref, logits, y[:, : logits.shape[1]]).mean())
 
@@ -401,6 +481,8 @@ class CapabilitySuite:
             out["B_val"] = self.skill_metrics(model, trained, "val")["exact"]
             if self.reference is not None:
                 out["kl"] = self.kl(model, self.reference, trained, split)
+                if self.kl_samples:
+                    out["kl_sampled"] = self.kl(model, self.reference, trained, split, answers="sampled")
         g = lm.bits_per_byte(model, self.general)
         out["bpb"], out["next_byte"] = g["bits_per_byte"], g["next_byte_accuracy"]
         return out
@@ -408,7 +490,7 @@ class CapabilitySuite:
     def evaluator(self):
         """callable(ctx) -> metrics, for ``utils.train.finetune(evaluator=...)``: the skill trained is task B's."""
         def evaluate(ctx) -> dict:
-            name = ctx.task_b.name.removeprefix("skill:")
+            name = ctx.task_b.name.split(":")[-1]  # skill:NAME, or a task built from it (pairs:NAME, round...)
             return self.measure(ctx.features, name if name in self.skills else None)
 
         return evaluate

@@ -1,4 +1,4 @@
-"""The language-model track's experiments (notebook 06): supervised fine-tuning on a skill, a sequence of skills
+"""The language-model track's experiments (notebook 05): supervised fine-tuning on a skill, a sequence of skills
 with or without replay, and the measurement of merged weights. The model is ``utils.lm_model``, its data and
 measurements ``utils.lm_data``; training is ``utils.train.finetune``, the one runner."""
 

@@ -5,7 +5,7 @@ English). It is split *by file* into pretraining text and held-out text; the hel
 (``data/lm/heldout.txt``) so that every machine evaluates on the same bytes, whatever its Python.
 
 Tokens are bytes (ids 0-255) plus three specials: BOS starts every text, EOS ends an answer (the skills of
-notebook 06 learn to emit it), PAD fills a batch. ``make_preprocessor`` does it in the graph with
+notebook 05 learn to emit it), PAD fills a batch. ``make_preprocessor`` does it in the graph with
 tensorflow_text's ``ByteSplitter``, so the exported preprocessor takes strings.
 
 Bits per byte (the unit of compressors and of PEFT's forgetting benchmark, in bits): the model's mean
@@ -154,6 +154,74 @@ def make_lm(recipe):
         x = x + L.Dense(d, name=f"mlp_out{i}")(y)
     logits = L.Dense(VOCAB, name="logits")(L.LayerNormalization(epsilon=1e-5, name="ln_final")(x))
     return keras.Model(ids, logits, name="byte_lm")
+
+
+def cached_step(model, heads: int = 4):
+    """``make_lm``'s forward with a key/value cache, computed from a loaded model's variables (found by ``make_lm``'s
+    names), or None when ``model`` lacks them (another architecture). What makes sampling cost one token a step
+    instead of the whole window.
+
+    Returns (step, empty, weights, shape): ``weights``, the model's variables in the order ``step`` takes them (as
+    arguments: one compiled decoder serves every model of one ``shape``, trained in place or loaded anew);
+    ``empty(n, c)`` -> a zero cache for n rows of c positions (per layer, keys and values [n, heads, c, d/heads]);
+    ``step(weights, tokens [N, T], positions [N, T], cache)`` -> (logits [N, T, VOCAB], the cache with each token's
+    key and value written at its position): a token attends to its row's positions <= its own. The prompt goes in
+    one call (positions 0 .. T-1 of an empty cache), then one token a call, each row at its own position (a scatter
+    into the cache). ``heads`` is not in the variables' shapes: ``lm_data`` checks the step against the model
+    itself before it trusts it.
+    """
+    import tensorflow as tf
+
+    found = {v.name.split(":")[0]: v for v in getattr(model, "variables", [])}
+    layers = sum(1 for name in found if name.startswith("attn") and name.endswith("/qkv/kernel"))
+    blocks = ("ln_attn{}/gamma", "ln_attn{}/beta", "attn{}/qkv/kernel", "attn{}/qkv/bias", "attn{}/out/kernel",
+              "attn{}/out/bias", "ln_mlp{}/gamma", "ln_mlp{}/beta", "mlp_in{}/kernel", "mlp_in{}/bias",
+              "mlp_out{}/kernel", "mlp_out{}/bias")
+    names = ["tokens/embeddings", "position/embeddings", "ln_final/gamma", "ln_final/beta", "logits/kernel",
+             "logits/bias", *(b.format(i) for i in range(layers) for b in blocks)]
+    if not layers or any(name not in found for name in names) or found["tokens/embeddings"].shape[1] % heads:
+        return None
+    d = found["tokens/embeddings"].shape[1]
+    dh = d // heads
+
+    def write(old, new, positions):  # new [N, H, T, Dh] into old [N, H, C, Dh]
+        if new.shape[2] != 1:  # the prompt: positions 0 .. T-1 of an empty cache
+            return tf.pad(new, [[0, 0], [0, 0], [0, tf.shape(old)[2] - tf.shape(new)[2]], [0, 0]])
+        n = tf.shape(new)[0]
+        rows, at = tf.repeat(tf.range(n), heads), tf.repeat(positions[:, 0], heads)  # one slot per row and head
+        where = tf.stack([rows, tf.tile(tf.range(heads), [n]), at], 1)
+        return tf.tensor_scatter_nd_update(old, where, tf.reshape(new, [n * heads, dh]))
+
+    def step(weights, tokens, positions, cache):
+        w = dict(zip(names, weights))
+
+        def norm(x, name):
+            mean, var = tf.nn.moments(x, [-1], keepdims=True)
+            return (x - mean) * tf.math.rsqrt(var + 1e-5) * w[f"{name}/gamma"] + w[f"{name}/beta"]
+
+        def dense(x, name):
+            return tf.einsum("ntd,de->nte", x, w[f"{name}/kernel"]) + w[f"{name}/bias"]
+
+        n, t, c = tf.shape(tokens)[0], tf.shape(tokens)[1], tf.shape(cache[0])[2]
+        x = tf.gather(w["tokens/embeddings"], tokens) + tf.gather(w["position/embeddings"], positions)
+        hidden = tf.range(c)[None, None, None, :] > positions[:, None, :, None]  # [N, 1, T, C]
+        written = []
+        for i in range(layers):
+            q, k, v = (tf.transpose(tf.reshape(z, [n, t, heads, dh]), [0, 2, 1, 3]) for z in
+                       tf.split(dense(norm(x, f"ln_attn{i}"), f"attn{i}/qkv"), 3, axis=-1))
+            keys, values = write(cache[2 * i], k, positions), write(cache[2 * i + 1], v, positions)
+            scores = tf.einsum("nhtd,nhcd->nhtc", q, keys) / math.sqrt(dh)
+            mixed = tf.einsum("nhtc,nhcd->nhtd", tf.nn.softmax(tf.where(hidden, -1e9, scores), axis=-1), values)
+            x = x + dense(tf.reshape(tf.transpose(mixed, [0, 2, 1, 3]), [n, t, d]), f"attn{i}/out")
+            x = x + dense(tf.nn.gelu(dense(norm(x, f"ln_mlp{i}"), f"mlp_in{i}"), approximate=False), f"mlp_out{i}")
+            written += [keys, values]
+        return dense(norm(x, "ln_final"), "logits"), tuple(written)
+
+    def empty(n, c):
+        return tuple(tf.zeros([n, heads, c, dh]) for _ in range(2 * layers))
+
+    shape = (heads, *((name, tuple(found[name].shape)) for name in names))
+    return step, empty, [found[name] for name in names], shape
 
 
 def make_preprocessor(ctx: int):

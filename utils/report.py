@@ -32,9 +32,9 @@ SEEDS_START, SEEDS_END = "<!-- seeds:start -->", "<!-- seeds:end -->"
 CLI_START, CLI_END = "<!-- cli:start -->", "<!-- cli:end -->"
 CLI_SAMPLE = ("--task permute --method rehearsal+ewc --rehearsal-fraction 0.1 --ewc-lambda 0.1 --epochs 10 "
               "--out build/runs/demo --overwrite")
-KEY_FIGURES = ("02_pareto_permute", "04_text_pareto", "06_frontier")
+KEY_FIGURES = ("02_pareto_permute", "04_text_pareto", "05_frontier")
 README_TABLES = (("02_capability_degradation", "Images (notebook 02)"), ("04_text_models", "Text (notebook 04)"),
-                 ("06_llm_forgetting", "The chat model (notebook 06): capabilities kept per method"))
+                 ("05_llm_forgetting", "The chat model (notebook 05): capabilities kept per method"))
 
 
 def record(notebook: str, results_dir: Path | None = None, **sections) -> Path:

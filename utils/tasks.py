@@ -18,7 +18,10 @@ class Task:
     y_*: int32 class labels [N] in [0, num_classes) (or next-token targets, for kind "lm").
     x_val / y_val: the validation split, for choices (None when a task has none); test is only reported.
     kind: "classification" (a new head of num_classes) or "lm" (a language model's own output layer: x int32 ids
-    [N, T], y int32 next-token targets [N, T] with -1 where nothing is scored, num_classes = the vocabulary).
+    [N, T], y int32 next-token targets [N, T] with -1 where nothing is scored, num_classes = the vocabulary), or
+    "preference": a language model's rows in pairs, (chosen, rejected) at rows 2i and 2i + 1 of the training split
+    (the validation and test splits are "lm" rows, what the bench scores); it trains only with a method that brings a
+    pairwise loss (``utils.methods.DPO``), and the runner keeps each pair in one batch.
     pad: for token ids padded at the end of each row, the padding id: the runner trims each batch to its longest
     row (``used_length``), so the model must not let padding change the outputs before it (causal or masked attention).
     bucket: with ``pad``, the runner also batches rows of similar length together (``length_batches``), so that
@@ -27,6 +30,8 @@ class Task:
     base_model: the bundled model pretrained on the capability this task builds on (``finetune``'s default model).
     bench: what measures a run on this task (``ImageBench``, ``TextBench``, ``CapabilitySuite``): an object whose
     ``evaluator()`` returns ``evaluate(ctx) -> metrics``; the runner uses it unless it is given ``evaluator=``.
+    weights: float32 [N] per training example, what its loss is multiplied by (None: every one weighs 1). Negative
+    weights push an example's likelihood down: a policy gradient's advantages (``utils.on_policy``).
     """
 
     name: str
@@ -43,6 +48,7 @@ class Task:
     bucket: bool = False
     base_model: str | None = None
     bench: object = field(default=None, repr=False, compare=False)
+    weights: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     @property
     def has_validation(self) -> bool:
@@ -165,7 +171,7 @@ def validate(task: Task, role: str = "task") -> None:
             row = _first_row(~np.isfinite(x))
             raise InvalidDataError(f"{where}: x_{split} row {row} holds NaN or inf: clean or drop that row "
                                    f"(np.isfinite(x).all(axis=...) finds them)")
-        lm = task.kind == "lm"
+        lm = task.kind in ("lm", "preference")
         if y.dtype.kind not in "iu" or (y.shape != x.shape if lm else y.ndim != 1):
             want = "int32 next-token targets shaped like x (-1: not scored)" if lm else "a 1-D array of integer class ids"
             raise InvalidDataError(f"{where}: y_{split} must be {want}, got dtype {y.dtype} and shape {y.shape}"
@@ -181,6 +187,20 @@ def validate(task: Task, role: str = "task") -> None:
             raise InvalidDataError(f"{where}: x_{split} examples have shape {x.shape[1:]} but x_train's have {shape}: "
                                    "every split must be preprocessed the same way")
         shape = x.shape[1:]
+    _validate_rows(task, where)
+
+
+def _validate_rows(task: Task, where: str) -> None:
+    """The checks on the training rows as a whole: their weights, and the pairs of a preference task."""
+    n = len(task.x_train)
+    if task.weights is not None:
+        w = np.asarray(task.weights)
+        if w.shape != (n,) or w.dtype.kind != "f" or not np.isfinite(w).all():
+            raise InvalidDataError(f"{where}: weights must be finite floats, one per training example ({n}), got "
+                                   f"dtype {w.dtype} and shape {w.shape}")
+    if task.kind == "preference" and (n % 2 or task.bucket):
+        raise InvalidDataError(f"{where}: a preference task holds (chosen, rejected) pairs in consecutive rows, not "
+                               f"bucketed: {n} rows{' (odd)' if n % 2 else ''}, bucket={task.bucket}")
 
 
 def pair(task) -> tuple[Task | None, Task]:

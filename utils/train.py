@@ -49,9 +49,10 @@ class NonFiniteLossError(RuntimeError):
 
 
 def _train_step(ctx: Context, methods, variables, optimizer, replay_size: int, replay_weights=None):
-    """step(x, y, xa, ya, count=None, replicas=1) -> (cross-entropy, total loss): one optimizer step.
+    """step(x, y, w, xa, ya, count=None, replicas=1) -> (loss, total loss): one optimizer step.
 
-    The cross-entropy is summed over the task-B and the replayed examples and divided by the number of
+    The task-B examples' losses (cross-entropy, or the one method that brings its own: ``Method.example_loss``),
+    each times its weight ``w``, and the replayed examples' cross-entropy are summed and divided by the number of
     task-B examples (``count``): replay adds examples to the batch (each weighs as much as a task-B example, or
     ``replay_weights`` [replay_size] when given) without diluting task B's gradient. Penalties are divided by
     ``replicas`` under a distribution strategy.
@@ -59,9 +60,12 @@ def _train_step(ctx: Context, methods, variables, optimizer, replay_size: int, r
     import tensorflow as tf
 
     cross_entropy = example_cross_entropy
+    own = [m for m in methods if methods_lib.brings_loss(m)]
+    example_loss = (lambda x, y, logits: own[0].example_loss(ctx, x, y, logits)) if own else (
+        lambda x, y, logits: cross_entropy(y, logits))
     pad = ctx.task_b.pad
 
-    def step(x, y, xa, ya, count=None, replicas=1):
+    def step(x, y, w, xa, ya, count=None, replicas=1):
         if pad is not None:  # padded token ids: drop the columns that are padding in every row (per-position targets too)
             n = tasks.used_length(pad, x, xa)
             x, xa = x[:, :n], xa[:, :n]
@@ -77,7 +81,7 @@ def _train_step(ctx: Context, methods, variables, optimizer, replay_size: int, r
             for m in methods:
                 head_in = m.transform_features(ctx, head_in, True)
             logits = ctx.head(head_in)
-            ce_sum = tf.reduce_sum(cross_entropy(y, logits))
+            ce_sum = tf.reduce_sum(example_loss(x, y, logits) * w)
             if replay_size:
                 ce_a = cross_entropy(ya, ctx.old_head(all_features[n_b:]))
                 ce_sum += tf.reduce_sum(ce_a if replay_weights is None else ce_a * tf.constant(replay_weights, ce_a.dtype))
@@ -101,7 +105,8 @@ def _train_step(ctx: Context, methods, variables, optimizer, replay_size: int, r
 def _make_epoch(ctx: Context, step, replay_size: int, strategy=None):
     """One compiled epoch: (x, y, xa, ya) -> per-step (cross-entropy, total loss).
 
-    x, y: the epoch's task-B examples in batch order; xa, ya: ``replay_size`` task-A examples per step.
+    x, y, w: the epoch's task-B examples and their weights in batch order; xa, ya: ``replay_size`` task-A examples
+    per step.
     Running the whole epoch in one graph call saves the per-step Python dispatch (about 20% here).
     Under a ``tf.distribute`` strategy each replica takes every n-th example of the batch and scales
     its loss so that the optimizer's all-reduced (summed) gradient is the whole batch's gradient.
@@ -110,11 +115,11 @@ def _make_epoch(ctx: Context, step, replay_size: int, strategy=None):
 
     batch, n_replay = ctx.batch_size, replay_size
     if strategy is not None:
-        def replica_step(x, y, xa, ya):
+        def replica_step(x, y, w, xa, ya):
             rc = tf.distribute.get_replica_context()
             n, r = rc.num_replicas_in_sync, rc.replica_id_in_sync_group
             count = tf.cast(tf.shape(x)[0], tf.float32)
-            return step(x[r::n], y[r::n], xa[r::n], ya[r::n], count, n)
+            return step(x[r::n], y[r::n], w[r::n], xa[r::n], ya[r::n], count, n)
 
         def run_step(*args):
             per_replica = strategy.run(replica_step, args=args)
@@ -122,15 +127,15 @@ def _make_epoch(ctx: Context, step, replay_size: int, strategy=None):
     else:
         run_step = step
 
-    def epoch(x, y, xa, ya):
-        """All steps of one epoch in the graph: x, y in batch order; xa, ya hold n_replay examples per step."""
+    def epoch(x, y, w, xa, ya):
+        """All steps of one epoch in the graph: x, y, w in batch order; xa, ya hold n_replay examples per step."""
         n = tf.shape(x)[0]
         steps = (n + batch - 1) // batch
 
         def body(i, losses, totals):
             lo, hi = i * batch, tf.minimum((i + 1) * batch, n)
             ra, rb = i * n_replay, (i + 1) * n_replay
-            loss, total = run_step(x[lo:hi], y[lo:hi], xa[ra:rb], ya[ra:rb])
+            loss, total = run_step(x[lo:hi], y[lo:hi], w[lo:hi], xa[ra:rb], ya[ra:rb])
             return i + 1, losses.write(i, loss), totals.write(i, total)
 
         arrays = [tf.TensorArray(tf.float32, size=steps) for _ in range(2)]
@@ -141,7 +146,7 @@ def _make_epoch(ctx: Context, step, replay_size: int, strategy=None):
         return tf.TensorSpec([None, *a.shape[1:]], tf.as_dtype(a.dtype))
 
     a = ctx.task_a if ctx.task_a is not None else ctx.task_b
-    signature = [spec(ctx.train_x), spec(ctx.train_y), spec(a.x_train), spec(a.y_train)]
+    signature = [spec(ctx.train_x), spec(ctx.train_y), spec(ctx.train_w), spec(a.x_train), spec(a.y_train)]
     return tf.function(epoch, input_signature=signature, autograph=False)  # one trace, whatever the sizes
 
 
@@ -205,6 +210,7 @@ class Run:
         epochs = self.protocol.epochs
         self.phases = next((p for p in (m.phases(epochs) for m in self.methods) if p is not None), [Phase(epochs)])
         _check_trainable(self.ctx, self.phases, self.model, self.label)
+        _check_loss(self.head_policy, self.methods, self.task_b, self.protocol.batch_size)
         self.replayers = [m for m in self.methods if m.replay_size(self.protocol.batch_size) > 0]
         self.n_replay = sum(m.replay_size(self.protocol.batch_size) for m in self.replayers)
         self.replay_weights = _replay_weights(self.replayers, self.protocol.batch_size, self.strategy)
@@ -265,14 +271,19 @@ def _context(run: Run, backbone, head, old_head, features) -> Context:
     import tensorflow as tf
 
     seed, b = run.protocol.seed, run.task_b
+    weights = np.ones(len(b.y_train), np.float32) if b.weights is None else np.asarray(b.weights, np.float32)
     ctx = Context(backbone=backbone, head=head, old_head=old_head, task_a=run.task_a, task_b=b,
-                  train_x=b.x_train, train_y=b.y_train,
+                  train_x=b.x_train, train_y=b.y_train, train_w=weights,
                   initial=[tf.constant(v.numpy()) for v in backbone.trainable_variables],
                   rng=tf.random.Generator.from_seed(seed), np_rng=np.random.default_rng(seed), seed=seed,
                   learning_rate=run.protocol.learning_rate, batch_size=run.protocol.batch_size,
                   model=run.model, features=features, evaluator=run.evaluator)
     for m in run.methods:
-        ctx = replace(ctx, **dict(zip(("train_x", "train_y"), m.select_examples(ctx, ctx.train_x, ctx.train_y))))
+        x, y = m.select_examples(ctx, ctx.train_x, ctx.train_y)
+        if len(y) != len(ctx.train_y) and (b.weights is not None or run.head_policy.group > 1):
+            raise ValueError(f"{m.label} selects task B's examples, which would part them from their weights or "
+                             f"pairs: train {b.name!r} without it")
+        ctx = replace(ctx, train_x=x, train_y=y)
     return ctx
 
 
@@ -304,6 +315,20 @@ def _replay_weights(replayers, batch_size: int, strategy):
         raise ValueError("replayed examples weighed below 1 (a replay share under one example per batch) cannot "
                          "train under a distribution strategy yet: use the default strategy, or a larger share")
     return weights
+
+
+def _check_loss(head_policy, methods, task, batch_size: int) -> None:
+    """One loss for task B's examples: the cross-entropy, or the one method that brings its own; a task whose rows
+    come in groups (preference pairs) needs such a method and batches of whole groups."""
+    own = [m.label for m in methods if methods_lib.brings_loss(m)]
+    if len(own) > 1:
+        raise ValueError(f"{' and '.join(own)} each bring their own loss for task B: train with one of them")
+    if head_policy.loss_required and not own:
+        raise ValueError(f"task {task.name!r} ({task.kind}) trains with {head_policy.loss_required}; cross-entropy "
+                         "would also train its rejected answers")
+    if batch_size % head_policy.group:
+        raise ValueError(f"task {task.name!r} keeps its rows in groups of {head_policy.group}: use a batch size that "
+                         f"is a multiple of {head_policy.group}, not {batch_size}")
 
 
 def _check_trainable(ctx: Context, phases, model, label: str) -> None:
@@ -352,7 +377,9 @@ def _epoch(run: Run, run_epoch, epoch: int, phase: Phase, state: RunState) -> di
     """Train one epoch (a shuffled order, the replayed examples) and measure it: its history row."""
     ctx, p, n_train = run.ctx, run.protocol, len(run.ctx.train_y)
     t0 = time.perf_counter()
-    order = ctx.np_rng.permutation(n_train)
+    group = run.head_policy.group
+    order = ctx.np_rng.permutation(n_train // group)[:, None] * group + np.arange(group)  # whole groups, shuffled
+    order = order.reshape(-1)
     if run.task_b.bucket:
         order = tasks.length_batches(order, tasks.row_lengths(ctx.train_x, run.task_b.pad), p.batch_size, ctx.np_rng)
     source_a = run.task_a if run.task_a is not None else run.task_b
@@ -362,7 +389,7 @@ def _epoch(run: Run, run_epoch, epoch: int, phase: Phase, state: RunState) -> di
                  for _ in range(run.steps_per_epoch)]
         xa = np.concatenate([part[0] for step_parts in parts for part in step_parts])
         ya = np.concatenate([part[1] for step_parts in parts for part in step_parts])
-    losses, totals = (t.numpy() for t in run_epoch(ctx.train_x[order], ctx.train_y[order], xa, ya))
+    losses, totals = (t.numpy() for t in run_epoch(ctx.train_x[order], ctx.train_y[order], ctx.train_w[order], xa, ya))
     bad = np.flatnonzero(~np.isfinite(totals))
     if bad.size:
         run.bar.close()

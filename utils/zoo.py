@@ -304,7 +304,7 @@ needs `import tensorflow_text` first (`utils.models.load` does it). Built by `py
 
 A byte-level causal language model, trained from scratch by this workbook (`python -m utils.zoo build {meta['name']}`,
 deterministic given its seed on one machine; {meta['train_seconds']:.0f} s here). It is the "open-weight language model" of
-notebook 06: one model, one shared output layer, fine-tuned on skills while its general ability is measured in
+notebook 05: one model, one shared output layer, fine-tuned on skills while its general ability is measured in
 bits per byte.
 
 - **Input / output**: int32 token ids `[N, T]`, T <= {meta['ctx']} (bytes 0-255, BOS {meta['specials']['BOS']}, EOS {meta['specials']['EOS']},
@@ -406,7 +406,7 @@ def _chat_card(meta: dict) -> str:
 
 The workbook's open-weight *instruction-tuned* language model: `{meta['base']}` (the byte-level base model) tuned to
 follow instructions in one chat template, by `python -m utils.zoo build {meta['name']}` ({meta['train_seconds']:.0f} s
-of training here; seeded, with op determinism: another CPU's kernels give other last bits). Notebook 06 fine-tunes it
+of training here; seeded, with op determinism: another CPU's kernels give other last bits). Notebook 05 fine-tunes it
 on a new skill and measures which of these capabilities it loses.
 
 - **Chat template** (roles marked in the bytes; the answer ends with EOS, {meta['specials']['EOS']}, the end marker):
@@ -422,14 +422,14 @@ on a new skill and measures which of these capabilities it loses.
 
 ## Capabilities (exact match on held-out prompts)
 Greedy decoding must write exactly the answer and stop (`utils.lm_data.CapabilitySuite`, the suite every run of
-notebook 06 is measured with). Test and validation inputs never occur in training; a fact cannot be held out, so
+notebook 05 is measured with). Test and validation inputs never occur in training; a fact cannot be held out, so
 `facts` is scored on the trained facts asked in two phrasings never trained on.
 
 | capability | kind | test | validation |
 |---|---|---|---|
 {rows}
 
-Not tuned (notebook 06's new skills): {new}.
+Not tuned (notebook 05's new skills): {new}.
 Tried and dropped: {dropped}.
 
 ## General text

@@ -14,7 +14,7 @@ from __future__ import annotations
 import importlib
 import pkgutil
 
-from .base import REGISTRY, Context, FullFineTuning, Method, Phase, Row, defaults_of, hook_source
+from .base import REGISTRY, Context, FullFineTuning, Method, Phase, Row, brings_loss, defaults_of, hook_source
 
 for _info in pkgutil.iter_modules(__path__):
     importlib.import_module(f"{__name__}.{_info.name}")
@@ -74,4 +74,4 @@ def records(methods) -> list[dict]:
 
 
 __all__ = ["Method", "Phase", "Context", "Row", "FullFineTuning", "REGISTRY", "build", "options", "as_list", "label",
-           "run_id", "records", "hook_source", *sorted(c.__name__ for c in REGISTRY.values() if c is not Method)]
+           "run_id", "records", "hook_source", "brings_loss", *sorted(c.__name__ for c in REGISTRY.values() if c is not Method)]

@@ -15,6 +15,8 @@ Per training step, for every method in order:
     augment(ctx, x)                       task-B inputs -> inputs (training only; tf ops)
     transform_features(ctx, f, training)  backbone features -> features fed to the new head
     penalty(ctx, x, features, logits)     extra loss term (scalar tensor) or None
+    example_loss(ctx, x, y, logits)       each task-B example's loss [N] in place of its cross-entropy (one method
+                                          of a run at most: DPO's pairwise loss)
     transform_gradients(ctx, grads_and_vars) -> grads_and_vars the optimizer applies
     after_apply(ctx)                      after the optimizer step (e.g. write W0 + AB back)
 
@@ -94,6 +96,7 @@ class Context:
     task_b: object  # utils.tasks.Task being learnt
     train_x: np.ndarray  # task-B examples trained on: what the methods' select_examples returned
     train_y: np.ndarray
+    train_w: np.ndarray  # float32 [N]: each example's weight in the loss (the task's ``weights``, or ones)
     initial: list  # the backbone's pretrained weights: tf constants aligned with backbone.trainable_variables
     rng: object  # tf.random.Generator for in-graph randomness (dropout, augmentation); seeded
     np_rng: np.random.Generator  # host-side randomness (batch order, replay draws); seeded
@@ -155,6 +158,7 @@ class Method:
     distributable: ClassVar[bool] = True  # False when its hooks cannot run under tf.distribute
     id_excludes: ClassVar[tuple] = ()  # options that do not change the trained model (left out of ``id``)
     inputs: ClassVar[str] = "any"  # the inputs its hooks understand: "any", "images", "tokens" or "lm" (a language model)
+    example_loss: ClassVar = None  # or a method (ctx, x, y, logits) -> each task-B example's loss [N]: module docstring
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -272,6 +276,11 @@ def _declare(cls: type) -> None:
 def defaults_of(cls: type) -> dict:
     """{option: default} of a method class (its declared fields)."""
     return {f.name: f.default for f in dataclasses.fields(cls)}
+
+
+def brings_loss(method) -> bool:
+    """Whether ``method`` replaces the task-B examples' cross-entropy (defines ``example_loss``)."""
+    return type(method).example_loss is not None
 
 
 REGISTRY[Method.key] = Method
