@@ -32,7 +32,7 @@ SEEDS_START, SEEDS_END = "<!-- seeds:start -->", "<!-- seeds:end -->"
 CLI_START, CLI_END = "<!-- cli:start -->", "<!-- cli:end -->"
 CLI_SAMPLE = ("--task permute --method rehearsal+ewc --rehearsal-fraction 0.1 --ewc-lambda 0.1 --epochs 10 "
               "--out build/runs/demo --overwrite")
-KEY_FIGURES = ("02_pareto_permute", "04_text_pareto", "05_frontier")
+KEY_FIGURES = ("02_pareto_permute", "04_text_pareto", "05_frontier", "06_kl_law")
 README_TABLES = (("02_capability_degradation", "Images (notebook 02)"), ("04_text_models", "Text (notebook 04)"),
                  ("05_llm_forgetting", "The chat model (notebook 05): capabilities kept per method"))
 
