@@ -29,7 +29,8 @@ def test_the_cached_sampler_writes_what_the_windowed_one_writes(chat):
         np.testing.assert_array_equal(lm_data.sample_ids(chat, prompts, k=k, temperature=temperature, seed=3,
                                                          cache=False), cached)
     again = models.load("byte-lm-chat")  # another layer of the same architecture: the same compiled decoder
-    np.testing.assert_array_equal(lm_data.sample_ids(again, prompts, k=3, seed=3), lm_data.sample_ids(chat, prompts, k=3, seed=3))
+    np.testing.assert_array_equal(lm_data.sample_ids(again, prompts, k=3, seed=3),
+                                  lm_data.sample_ids(chat, prompts, k=3, seed=3))
 
 
 def test_the_cache_is_checked_against_the_model_before_it_is_trusted(chat):

@@ -241,9 +241,10 @@ def _decoder(model, seq_len: int, max_new: int, temperature: float, cache: bool 
     """A compiled decode loop for ``model``: (ids [N, seq_len], lengths [N], seed [2]) -> new tokens [N, max_new]
     (PAD after a row's EOS). The next-token logits come from ``lm_model.cached_step`` (a key/value cache: the prompt
     in one pass, then one token a step; one trace serves every model of the architecture) when the model is the
-    workbook's architecture and the step agrees with the model itself (``_cache_agrees``); otherwise each step runs
-    the model on the window up to the longest row (always, with ``cache=False``). It keeps bytes and EOS only, and picks greedily (temperature 0)
-    or samples with a stateless generator seeded by (seed, step): the same seed, the same samples."""
+    workbook's architecture and the step agrees with the model itself (``_cache_agrees``); otherwise (and always with
+    ``cache=False``) each step runs the model on the window up to the longest row. It keeps bytes and EOS only, and
+    picks greedily (temperature 0) or samples with a stateless generator seeded by (seed, step): the same seed, the
+    same samples."""
     if model not in _CACHE_CHECKED:
         cached = lm.cached_step(model)
         _CACHE_CHECKED[model] = cached if cached is not None and _cache_agrees(model, *cached[:3]) else None
@@ -439,8 +440,8 @@ class CapabilitySuite:
         """KL(pi_0 || pi) of ``model`` (pi) from ``reference`` (pi_0) on skill ``name``'s prompts, in nats per answer,
         teacher-forced: along the data's answers (``answers="data"``) or along the model's own greedy answers
         (``"own"``), or along ``kl_samples`` answers per prompt sampled from the reference (``"sampled"``, temperature 1,
-        seed 0, cut 8 tokens after the longest right answer: the sequence-level KL's Monte Carlo estimate). RL's Razor (Shenfeld et al., 2025) finds forgetting
-        predicted by this KL on the new task."""
+        seed 0, cut 8 tokens after the longest right answer: the sequence-level KL's Monte Carlo estimate). RL's Razor
+        (Shenfeld et al., 2025) finds forgetting predicted by this KL on the new task."""
         x, y = self._examples(name, split)
         if answers == "sampled":
             key = ("sampled", name, split, id(reference))
