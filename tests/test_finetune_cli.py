@@ -35,7 +35,8 @@ def test_flags_build_the_methods_with_their_options():
     s = cli.parse(["--method", "rehearsal+ewc", "--ewc-lambda", "0.3", "--rehearsal-fraction", "0.25", "--epochs", "4"])
     assert [type(m) for m in s["methods"]] == [M.Rehearsal, M.EWC]
     assert s["methods"][1].strength == 0.3 and s["methods"][0].fraction == 0.25
-    assert s["epochs"] == 4 and s["lr"] == 3e-3 and s["task"] == "permute" and s["strategy"] == "default"
+    assert s["epochs"] == 4 and s["task"] == "permute" and s["strategy"] == "default"
+    assert s["lr"] is None  # the kind's default, chosen when the data is read (results.json records it)
 
 
 def test_config_file_with_flags_winning(tmp_path):
@@ -244,3 +245,82 @@ def test_multi_worker_without_tf_config_says_what_to_set(capsys, tmp_path, monke
     monkeypatch.delenv("TF_CONFIG", raising=False)
     err = error_of(capsys, ["--strategy", "multi-worker", "--out", str(tmp_path / "a"), "--no-progress"], 1)
     assert "needs TF_CONFIG on every worker" in err
+
+
+# --- your own data on the language model: a run, resume, multi-worker (the kinds' reading: test_user_data.py) ---------
+
+EXAMPLES = ROOT / "data" / "examples"
+LM_ARGS = ["--data", str(EXAMPLES / "shout.jsonl"), "--test", str(EXAMPLES / "shout_test.jsonl"), "--method", "rehearsal",
+           "--quick-suite", "--eval-every", "0"]  # 3 epochs (a language model's default), 21 steps
+
+
+@pytest.fixture(scope="module")
+def lm_run(tmp_path_factory):
+    """One uninterrupted run of the chat model on the JSONL example, in its own process: (folder, stdout)."""
+    out = tmp_path_factory.mktemp("lm") / "whole"
+    p = run_cli([*LM_ARGS, "--out", str(out)])
+    stdout, stderr = p.communicate(timeout=300)
+    assert p.returncode == 0, stderr[-2000:]
+    return out, stdout
+
+
+def test_a_jsonl_run_reports_the_skill_learnt_and_the_capabilities_it_cost(lm_run):
+    out, stdout = lm_run
+    r = json.loads((out / "results.json").read_text())
+    assert r["data"]["counts"] == {"train": 216, "val": 24, "test": 48} and r["config"]["epochs"] == 3
+    assert r["data"]["contamination"]["the capability suite's test prompts"] == {"exact": 0, "8-gram": 0}
+    before, after = r["before"], r["final"]
+    assert before["B"] == before["B_val"] == 0 and after["B_val"] >= 0.2  # the new skill, learnt (0.29-0.6 here)
+    assert after["capabilities"] < before["capabilities"] - 0.1 and after["bpb"] > before["bpb"]  # and what it cost
+    assert before["kl"] == 0 and after["kl"] > 1
+    for row in ("capability suite, mean", "skill:facts", "held-out text, bits/byte", "KL(before || after)"):
+        assert row in stdout
+    reloaded = models.load(out / "model")  # the exported chat model answers like the run's final model
+    from utils import lm_data, user_data
+
+    test = user_data.read_jsonl(EXAMPLES / "shout_test.jsonl", lm_data.TEMPLATE)
+    x, y = user_data.encode(test, [False] * len(test), 96)
+    logits = lm_data.CapabilitySuite._logits(reloaded, x)  # as the suite computes them (trimmed to the longest row)
+    exact, _ = lm_data.answer_scores(logits, y[:, : logits.shape[1]])
+    assert abs(exact.mean() - after["B"]) < 1e-9 and json.loads((out / "model" / "model.json").read_text())["chat_template"]
+
+
+def test_a_killed_jsonl_run_resumes_to_the_same_weights(lm_run, tmp_path):
+    cut = tmp_path / "cut"
+    p = run_cli([*LM_ARGS, "--out", str(cut)])
+    deadline = time.time() + 240
+    while not (cut / "checkpoints" / "epoch-0001.pkl").exists():
+        assert p.poll() is None and time.time() < deadline, p.stderr.read() if p.poll() is not None else "too slow"
+        time.sleep(0.02)
+    p.send_signal(signal.SIGTERM)
+    assert p.wait(timeout=60) == 130 and not (cut / "results.json").exists()
+    resumed = run_cli([*LM_ARGS, "--out", str(cut), "--resume"])
+    assert resumed.wait(timeout=300) == 0, resumed.stderr.read()
+    whole = lm_run[0]
+    for v, w in zip(weights(whole), weights(cut), strict=True):
+        assert np.array_equal(v, w)
+    a, b = (json.loads((d / "results.json").read_text()) for d in (whole, cut))
+    assert a["final"] == b["final"]
+
+
+LM_TOLERANCE = {"bpb": 0.01, "kl": 1.0}  # exact-match rates: 0.05 (one prompt of the quick suite's 32 is 0.031)
+
+
+def test_multi_worker_on_two_local_processes_trains_a_jsonl_run_like_the_default(lm_run, tmp_path):
+    workers = [f"127.0.0.1:{p}" for p in free_ports(2)]
+    procs = []
+    for index in range(2):
+        config = json.dumps({"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}})
+        procs.append(run_cli([*LM_ARGS, "--strategy", "multi-worker", "--out", str(tmp_path / f"w{index}")],
+                             env=dict(os.environ, PYTHONPATH=str(ROOT), WORKBOOK_PROGRESS="0", TF_CONFIG=config)))
+    try:
+        codes = [p.wait(timeout=300) for p in procs]
+    finally:
+        for p in procs:
+            p.kill()
+    assert codes == [0, 0], [p.stderr.read()[-2000:] for p in procs]
+    chief, other = (json.loads((tmp_path / f"w{i}" / "results.json").read_text()) for i in range(2))
+    assert chief["config"]["replicas"] == 2 and chief["final"] == other["final"]
+    default = json.loads((lm_run[0] / "results.json").read_text())["final"]
+    for k, v in default.items():
+        assert abs(chief["final"][k] - v) <= LM_TOLERANCE.get(k, 0.05), (k, chief["final"][k], v)

@@ -18,10 +18,10 @@ LAYERS = [
     ("catalogue", {"catalog"}),
     ("models", {"models", "runtime", "quantize"}),
     ("tasks", {"tasks"}),
-    ("tracks", {"image_data", "text_model", "text_data", "lm_model", "lm_data"}),
+    ("tracks", {"image_data", "text_model", "text_data", "lm_model", "lm_data", "user_data"}),
     ("methods", {"methods"}),
     ("runner", {"heads", "results", "checkpoint", "pool", "train"}),
-    ("builders", {"zoo"}),  # the instruction-tuned model is built through the runner
+    ("builders", {"zoo", "examples"}),  # the instruction-tuned model is built through the runner
     ("experiments", {"suites", "compare", "lm_experiments", "on_policy", "merging", "evidence", "costs", "plots", "report",
                      "robust", "finetune_cli"}),
     ("course", {"exercise", "interview", "curriculum", "lab"}),

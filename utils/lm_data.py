@@ -414,16 +414,24 @@ class CapabilitySuite:
 
     def __init__(self, skills=CAPABILITIES + NEW_SKILLS, general_bytes: int = 32 * 1024, examples: int | None = None,
                  seq_len: int = SEQ_LEN, reference=None, kl_samples: int = 0):
-        self.skills, self.examples, self.reference = tuple(skills), examples, reference
-        self.kl_samples = kl_samples
+        self.skills, self.examples, self.reference, self.kl_samples = tuple(skills), examples, reference, kl_samples
         self.tasks = {s: skill_task(s, seq_len=seq_len, bench=self) for s in self.skills}
         self.general = lm.heldout_text()[:general_bytes]
-        self._reference_logits = {}  # (skill, split) -> the reference's logits on its prompts and answers
+        self._reference_logits, self.added = {}, set()  # (skill, split) -> the reference's logits; add_task's names
+
+    def add_task(self, task: tasks.Task, name: str | None = None) -> None:
+        """Measure ``task`` too (a language-model task: its test and validation splits), as the skill ``name``
+        (default: the task's name), on all its prompts (``examples`` limits the suite's own skills): your own data's
+        task, for ``utils.finetune_cli --data``."""
+        name = name or task.name
+        self.tasks[name], self.skills = task, (*self.skills, name)
+        self.added.add(name)
 
     def _examples(self, name: str, split: str) -> tuple[np.ndarray, np.ndarray]:
         t = self.tasks[name]
         x, y = (t.x_test, t.y_test) if split == "test" else (t.x_val, t.y_val)
-        return x[: self.examples], y[: self.examples]
+        n = None if name in self.added else self.examples
+        return x[:n], y[:n]
 
     @staticmethod
     def _logits(model, x: np.ndarray) -> np.ndarray:
@@ -446,10 +454,8 @@ class CapabilitySuite:
         if answers == "sampled":
             key = ("sampled", name, split, id(reference))
             if key not in self._reference_logits:
-                prompts = skill(name).prompts[split][: self.examples]
-                room = int((y >= 0).sum(1).max()) + 8  # the longest right answer (and EOS), and a margin
-                tokens = sample_ids(reference, prompts, max(self.kl_samples, 1), 1.0, 0, max_new=min(room, x.shape[1]))
-                xs, ys = completion_examples(np.repeat(prompts, max(self.kl_samples, 1)), tokens, x.shape[1])
+                xs, ys = _reference_samples(reference, skill(name).prompts[split][: self.examples], x.shape[1],
+                                            int((y >= 0).sum(1).max()), max(self.kl_samples, 1))
                 self._reference_logits[key] = (xs, ys, self._logits(reference, xs))
             x, y, ref = self._reference_logits[key]
         elif answers == "own":
@@ -495,6 +501,13 @@ class CapabilitySuite:
             return self.measure(ctx.features, name if name in self.skills else None)
 
         return evaluate
+
+
+def _reference_samples(reference, prompts, seq_len: int, longest: int, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """(x, y) of ``k`` answers per prompt sampled from ``reference`` (temperature 1, seed 0), each cut 8 tokens after
+    ``longest`` (the longest right answer and its EOS): the prefixes of the sampled KL."""
+    tokens = sample_ids(reference, prompts, k, 1.0, 0, max_new=min(longest + 8, seq_len))
+    return completion_examples(np.repeat(prompts, k), tokens, seq_len)
 
 
 class _LazySuite:

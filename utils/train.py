@@ -91,6 +91,8 @@ def _train_step(ctx: Context, methods, variables, optimizer, replay_size: int, r
             terms = [p / replicas for p in (m.penalty(ctx, x, features, logits) for m in methods) if p is not None]
             total = loss + tf.add_n(terms) if terms else loss
         grads = tape.gradient(total, variables)
+        if replicas != 1:  # an embedding's sparse gradient differs in shape between replicas (each trims its own
+            grads = [tf.convert_to_tensor(g) if isinstance(g, tf.IndexedSlices) else g for g in grads]  # rows): dense
         grads_and_vars = [(g, v) for g, v in zip(grads, variables) if g is not None]
         for m in methods:
             grads_and_vars = m.transform_gradients(ctx, grads_and_vars)
