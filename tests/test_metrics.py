@@ -62,3 +62,14 @@ def test_logistic_probe_chooses_its_penalty_on_validation_and_reports_test():
     assert probe["C"] in (0.01, 0.1, 1.0, 10.0, 100.0) and probe["test"] >= 0.9 and probe["val"] >= 0.85
     noise = metrics.logistic_probe(rng.normal(size=(160, 16)), y, xv, yv, xt, yt)  # features that carry no label
     assert noise["test"] <= 0.45
+
+
+def test_exact_match_needs_every_scored_position_right():
+    logits = np.zeros((2, 3, 4))
+    logits[0, [0, 1, 2], [1, 2, 3]] = 1  # row 0 predicts 1, 2, 3
+    logits[1, [0, 1, 2], [1, 0, 3]] = 1  # row 1 gets its second token wrong
+    targets = np.array([[1, 2, -1], [1, 2, 3]])  # -1: not scored
+    assert metrics.exact_match(logits, targets) == 0.5
+    assert metrics.exact_match(logits, np.array([[1, 2, 3], [1, -1, 3]])) == 1.0
+    with pytest.raises(ValueError, match="logits must be"):
+        metrics.exact_match(logits[0], targets)

@@ -36,11 +36,12 @@ def test_report_has_a_line_per_notebook_the_numbers_and_the_figures(tmp_path):
 def test_readme_block_is_regenerated_from_the_recorded_results(tmp_path, monkeypatch):
     readme = tmp_path / "README.md"
     readme.write_text(f"intro\n{report.README_START}\nold numbers\n{report.README_END}\n"
-                      f"{report.SEEDS_START}\n{report.SEEDS_END}\n{report.CLI_START}\nold output\n{report.CLI_END}\noutro\n")
+                      f"{report.SEEDS_START}\n{report.SEEDS_END}\n{report.CLI_START}\nold output\n{report.CLI_END}\n"
+                      f"{report.OWN_DATA_START}\nold data\n{report.OWN_DATA_END}\noutro\n")
     (tmp_path / "build" / "checks").mkdir(parents=True)
     (tmp_path / "build" / "checks" / "02_x.json").write_text(json.dumps(
         [{"claim": "a", "kind": "check", "n": 3}, {"claim": "b", "kind": "check", "n": 1}, {"claim": "c", "kind": "observation", "n": 1}]))
-    monkeypatch.setattr(report, "cli_sample", lambda: "```\nthe run's output\n```\n")
+    monkeypatch.setattr(report, "cli_sample", lambda args=report.CLI_SAMPLE: f"```\nthe run's output: {args}\n```\n")
     results = tmp_path / "build" / "results"
     with pytest.raises(FileNotFoundError, match="run `make run` first"):
         report.update_readme(readme, results)
@@ -55,7 +56,8 @@ def test_readme_block_is_regenerated_from_the_recorded_results(tmp_path, monkeyp
     assert report.update_readme(readme, results) == ["02_pareto_permute.png"]
     text = readme.read_text()
     assert "old numbers" not in text and text.startswith("intro\n") and text.endswith("outro\n")
-    assert "old output" not in text and "the run's output" in text
+    assert "old output" not in text and f"the run's output: {report.CLI_SAMPLE}" in text
+    assert "old data" not in text and "**An image model" in text and "--data data/examples/flipped_digits" in text
     assert "| 02_x | 1 | 0 | 1 | 1 |" in text  # the seeds each notebook's checks rest on, counted from its records
     assert text.count("| rehearsal(40%) |") == 3 and "capabilities kept per method" in text and "![02_pareto_permute](docs/figures/02_pareto_permute.png)" in text
     assert (tmp_path / "docs" / "figures" / "02_pareto_permute.png").exists()

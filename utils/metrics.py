@@ -23,6 +23,15 @@ def accuracy(logits, labels) -> float:
     return float(np.mean(np.argmax(logits, axis=1) == labels))
 
 
+def exact_match(logits, targets) -> float:
+    """Fraction of sequences whose every scored position (``targets`` >= 0; -1: not scored) has its argmax right:
+    a language model's answers under teacher forcing, logits [N, T, V] and targets [N, T]."""
+    logits, targets = np.asarray(logits), np.asarray(targets)[:, : np.shape(logits)[1]]
+    if logits.ndim != 3 or logits.shape[:2] != targets.shape:
+        raise ValueError(f"logits must be [N, T, V] and targets [N, T], got {logits.shape} and {targets.shape}")
+    return float(np.mean(((np.argmax(logits, -1) == targets) | (targets < 0)).all(-1)))
+
+
 def forgetting(before: float, after: float) -> float:
     """Accuracy lost on the old task: ``before - after`` (in accuracy units, 0.1 = 10 points)."""
     return float(before) - float(after)

@@ -32,6 +32,17 @@ SEEDS_START, SEEDS_END = "<!-- seeds:start -->", "<!-- seeds:end -->"
 CLI_START, CLI_END = "<!-- cli:start -->", "<!-- cli:end -->"
 CLI_SAMPLE = ("--task permute --method rehearsal+ewc --rehearsal-fraction 0.1 --ewc-lambda 0.1 --epochs 10 "
               "--out build/runs/demo --overwrite")
+OWN_DATA_START, OWN_DATA_END = "<!-- own-data:start -->", "<!-- own-data:end -->"
+OWN_DATA_SAMPLES = (  # (what, the script's arguments): the README's "Fine-tune on your own data", one per model kind
+    ("A language model (the chat model): a JSONL of prompts and answers",
+     "--data data/examples/shout.jsonl --test data/examples/shout_test.jsonl --method rehearsal --rehearsal-fraction 0.5 "
+     "--lr 3e-4 --epochs 5 --out build/runs/shout --overwrite"),
+    ("The sentence encoder (MiniLM): a CSV of labelled sentences",
+     "--data data/examples/feedback.csv --test data/examples/feedback_test.csv --method l2-sp --out build/runs/feedback "
+     "--overwrite"),
+    ("An image model (the digits convnet): a folder of class folders",
+     "--data data/examples/flipped_digits --method rehearsal --out build/runs/flipped --overwrite"),
+)
 KEY_FIGURES = ("02_pareto_permute", "04_text_pareto", "05_frontier", "06_kl_law")
 README_TABLES = (("02_capability_degradation", "Images (notebook 02)"), ("04_text_models", "Text (notebook 04)"),
                  ("05_llm_forgetting", "The chat model (notebook 05): capabilities kept per method"))
@@ -175,6 +186,11 @@ def cli_sample(args: str = CLI_SAMPLE) -> str:
             f"```\n{done.stdout.strip()}\n```\n")
 
 
+def own_data_samples() -> str:
+    """The README's examples of ``--data``: each command and what a real run of it printed."""
+    return "\n".join(f"**{what}**\n{cli_sample(args)}" for what, args in OWN_DATA_SAMPLES)
+
+
 def seeds_table(checks_dir: Path) -> str:
     """Per notebook, from the check records of the last run (``utils.evidence``): how many asserted checks rest on
     several seeds and how many on one, and how many observations: the README's seeds statement, from the code that ran."""
@@ -190,7 +206,7 @@ def seeds_table(checks_dir: Path) -> str:
 
 def update_readme(readme: Path = README, results_dir: Path | None = None, cli: bool = True) -> list[str]:
     """Replace the README's results block with the recorded comparisons and copy the key figures next to it; with
-    ``cli``, also the sample output of the command-line script (one real run of it, about 20 s)."""
+    ``cli``, also the sample outputs of the command-line script (a real run of each, about 3 minutes in all)."""
     recorded = load(results_dir)
     missing = [n for n, _ in README_TABLES if n not in recorded]
     if missing:
@@ -215,6 +231,7 @@ def update_readme(readme: Path = README, results_dir: Path | None = None, cli: b
     replace_block(readme, SEEDS_START, SEEDS_END, seeds_table(checks))
     if cli:
         replace_block(readme, CLI_START, CLI_END, cli_sample())
+        replace_block(readme, OWN_DATA_START, OWN_DATA_END, own_data_samples())
     return copied
 
 

@@ -39,6 +39,7 @@ ROLES = ("system", "user", "assistant")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
 NGRAM = 8  # words: a shared run this long counts as contamination (GPT-3's decontamination used 13 tokens)
 VAL_FRACTION = 0.1
+SPLITS = ("train", "val", "test")
 PROTOCOLS = {"lm": {"epochs": 3, "lr": 1e-3},  # a language model's defaults (notebook 05 trains 2 epochs at 1e-3)
              "text": {"epochs": 4, "lr": 3e-4}}  # the sentence encoder's (notebook 04's); images: utils.common.PROTOCOL
 
@@ -325,7 +326,7 @@ def lm_data_task(path, model, val=None, test=None, val_fraction: float = VAL_FRA
     _check_contamination(found, {i: e.line for i, e in enumerate(train)}, strict, path)
     longest = max(1 + len(e.prompt.encode()) + len(e.answer.encode()) for kept, _ in fitted.values() for e in kept)
     seq_len = max(longest, lm_data.SEQ_LEN)  # replay's rows and yours share a batch: one width (padding is trimmed)
-    arrays = {s: encode(*fitted[s], seq_len) for s in ("train", "val", "test") if s in fitted}
+    arrays = {s: encode(*fitted[s], seq_len) for s in SPLITS if s in fitted}
     test_split = arrays.get("test", arrays["val"])
     suite = lm_data.CapabilitySuite(skills=lm_data.CAPABILITIES if chat else (), reference=models.load(model),
                                     **(QUICK_SUITE if quick else {}))
@@ -409,7 +410,7 @@ def text_data_task(path, model, val=None, test=None, val_fraction: float = VAL_F
                       f"your data ({path}): {len(labels)} labels", x_val=x["val"], y_val=y["val"], pad=0, bucket=True,
                       bench=bench)
     bench.intents, bench.intent_names = task, labels
-    return UserData("text", None, task, "test" in rows, labels, {s: len(v) for s, v in y.items()},
+    return UserData("text", None, task, "test" in rows, labels, {s: len(y[s]) for s in SPLITS if s in y},
                     {k: c for k, (c, _) in found.items()}, files={"train": str(path), "val": str(val) if val else
                     f"{val_fraction:g} of {path}", "test": str(test) if test else None})
 
@@ -495,7 +496,7 @@ def image_data_task(path, model, val=None, test=None, val_fraction: float = VAL_
     task_a = image_data.digits(meta["classes"]) if meta.get("task") == "digits" else None
     task = tasks.Task("data", *arrays["train"], *test_split, len(names["train"]), f"your images ({path})",
                       *arrays["val"], bench=image_data.IMAGES)
-    return UserData("image", task_a, task, "test" in arrays, names["train"], {s: len(a[1]) for s, a in arrays.items()},
+    return UserData("image", task_a, task, "test" in arrays, names["train"], {s: len(arrays[s][1]) for s in SPLITS if s in arrays},
                     notes=notes, files={s: str(f) for s, f in folders.items()})
 
 

@@ -8,7 +8,8 @@ from .base import Method
 
 
 class EarlyStopping(Method):
-    """After each epoch measure task-B accuracy on task B's validation split; stop after ``patience``
+    """After each epoch measure task-B accuracy on task B's validation split (a language model's: exact match of the
+    answers); stop after ``patience``
     epochs without improvement and restore the weights of the best epoch.
 
     validation_fraction: None (default) uses the task's own validation split (``Task.x_val``); a number
@@ -54,9 +55,11 @@ class EarlyStopping(Method):
         self.best, self.best_epoch, self.best_weights, self.stopped_epoch = -1.0, 0, None, None
 
     def validation_accuracy(self, ctx) -> float:
-        from ..metrics import accuracy
+        """Task B's validation accuracy: of the class, or of a language model's whole answers (exact match)."""
+        from ..metrics import accuracy, exact_match
 
-        return accuracy(ctx.head(ctx.features(self.x_val)).numpy(), self.y_val)
+        out = ctx.head(ctx.features(self.x_val)).numpy()
+        return exact_match(out, self.y_val) if self.y_val.ndim == 2 else accuracy(out, self.y_val)
 
     def after_epoch(self, ctx, epoch, metrics):
         acc = self.validation_accuracy(ctx)
