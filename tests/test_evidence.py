@@ -53,6 +53,26 @@ def test_observations_are_recorded_not_asserted(recording, capsys):
     assert json.loads(recording.read_text())[0]["kind"] == "observation"
 
 
+def test_sanity_checks_are_asserted_but_recorded_and_counted_apart(recording, capsys):
+    evidence.sanity("a frozen backbone keeps task A exactly", 0.0, "==", 0.0)
+    assert capsys.readouterr().out.startswith("✓ sanity: a frozen backbone keeps task A exactly: 0 == 0")
+    assert json.loads(recording.read_text())[0]["kind"] == "sanity"
+    with pytest.raises(evidence.ClaimFailed):
+        evidence.sanity("8-bit Adam saves 6 of 16 bytes", 5, "==", 6)
+    runs = [{"variant": v, "curriculum_rc": 0, "curriculum_seconds": 1.0, "checks": [
+        entry("evidence", 0.5, 0.05, 3, threshold=0.1), entry("by construction", 0, op="==", kind="sanity"),
+        entry("broken", 1, op="==", threshold=0, kind="sanity")]} for v in ("seeds+0", "seeds+1")]
+    for run in runs:
+        run["checks"][2]["passed"] = False
+    rows = robust.analyse(runs)
+    table = robust.markdown(runs, rows)
+    assert "| 02_x | by construction |" not in table and "Sanity checks (true by construction" in table
+    assert "1 of 2 hold under every variant; **02_x: broken: fails under seeds+0, seeds+1**" in table
+    assert [r.split(": ")[1] for r in robust.verdict(runs, rows)] == ["broken"]
+    block = robust.readme_block(runs, rows)
+    assert block.startswith("From the last `make robust`: 1 evidence checks (and 2 sanity checks") and "**1 checks fail" in block
+
+
 def test_nothing_is_recorded_outside_the_executor(tmp_path, monkeypatch):
     monkeypatch.setattr(paths, "BUILD_DIR", tmp_path)
     monkeypatch.delenv(evidence.NOTEBOOK_ENV, raising=False)
@@ -63,7 +83,7 @@ def test_nothing_is_recorded_outside_the_executor(tmp_path, monkeypatch):
 def entry(claim, mean, std=None, n=1, op=">=", threshold=0.0, kind="check"):
     return {"notebook": "02_x", "claim": claim, "kind": kind, "mean": mean, "std": std, "n": n, "op": op,
             "threshold": threshold, "margin": evidence.margin(mean, op, threshold) if op else None,
-            "passed": evidence.OPS[op](mean, threshold) if kind == "check" else None}
+            "passed": evidence.OPS[op](mean, threshold) if kind in ("check", "sanity") else None}
 
 
 def test_the_harness_flags_thin_margins_failures_and_missing_checks():

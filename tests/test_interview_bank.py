@@ -83,7 +83,7 @@ def _prose():
             if cell["cell_type"] == "markdown":
                 yield f"{path.name} cell {i}", "".join(cell["source"])
     readme = (ROOT / "README.md").read_text()
-    yield "README.md", re.sub(r"<!-- (\w+):start -->.*?<!-- \1:end -->", "", readme, flags=re.S)
+    yield "README.md", re.sub(r"<!-- ([\w-]+):start -->.*?<!-- \1:end -->", "", readme, flags=re.S)
 
 
 def test_no_measured_decimal_is_typed_into_notebook_prose_or_the_readme():

@@ -40,7 +40,8 @@ def test_readme_block_is_regenerated_from_the_recorded_results(tmp_path, monkeyp
                       f"{report.OWN_DATA_START}\nold data\n{report.OWN_DATA_END}\noutro\n")
     (tmp_path / "build" / "checks").mkdir(parents=True)
     (tmp_path / "build" / "checks" / "02_x.json").write_text(json.dumps(
-        [{"claim": "a", "kind": "check", "n": 3}, {"claim": "b", "kind": "check", "n": 1}, {"claim": "c", "kind": "observation", "n": 1}]))
+        [{"claim": "a", "kind": "check", "n": 3}, {"claim": "b", "kind": "check", "n": 1}, {"claim": "c", "kind": "observation", "n": 1},
+         {"claim": "d", "kind": "sanity", "n": 1}]))
     monkeypatch.setattr(report, "cli_sample", lambda args=report.CLI_SAMPLE: f"```\nthe run's output: {args}\n```\n")
     results = tmp_path / "build" / "results"
     with pytest.raises(FileNotFoundError, match="run `make run` first"):
@@ -58,7 +59,7 @@ def test_readme_block_is_regenerated_from_the_recorded_results(tmp_path, monkeyp
     assert "old numbers" not in text and text.startswith("intro\n") and text.endswith("outro\n")
     assert "old output" not in text and f"the run's output: {report.CLI_SAMPLE}" in text
     assert "old data" not in text and "**An image model" in text and "--data data/examples/flipped_digits" in text
-    assert "| 02_x | 1 | 0 | 1 | 1 |" in text  # the seeds each notebook's checks rest on, counted from its records
+    assert "| 02_x | 1 | 0 | 1 | 1 | 1 |" in text  # the seeds each notebook's checks rest on, counted from its records
     assert text.count("| rehearsal(40%) |") == 3 and "capabilities kept per method" in text and "![02_pareto_permute](docs/figures/02_pareto_permute.png)" in text
     assert (tmp_path / "docs" / "figures" / "02_pareto_permute.png").exists()
 

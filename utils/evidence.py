@@ -9,7 +9,9 @@ seeds), and, when the notebook runs under ``utils.curriculum`` (``make run``, ``
 ``build/checks/<notebook>.json``. ``make robust`` (``utils.robust``) runs the curriculum under several
 numeric variants, gathers those records and fails when a check fails anywhere or sits closer than two
 standard deviations to its threshold. ``observe`` prints and records a number that is *not* asserted: a
-claim whose margin is too thin to assert says "about" in the prose and is observed instead.
+claim whose margin is too thin to assert says "about" in the prose and is observed instead. ``sanity`` asserts what
+holds by construction or by arithmetic (a frozen part unchanged, a formula's bytes, a file read back, an error path):
+it guards the code and is counted apart, never as evidence about fine-tuning.
 
 A measured value is a number, a list of per-seed numbers, or a ``utils.compare`` row ({"mean", "std", "n"|"values"}).
 """
@@ -82,7 +84,7 @@ def _line(mark: str, claim: str, mean: float, std, n: int, op: str, threshold: f
     return f"{mark} {claim}: {mean:.4g}{spread} {op} {threshold:.4g} (margin {gap:+.4g}{in_sd})"
 
 
-def check(claim: str, value, op: str, threshold: float) -> float:
+def check(claim: str, value, op: str, threshold: float, kind: str = "check") -> float:
     """Assert ``value op threshold`` (on the mean over seeds), print and record it; returns the mean.
 
     claim: the sentence the prose makes, e.g. "full fine-tuning loses >= 20 points of task A".
@@ -91,14 +93,21 @@ def check(claim: str, value, op: str, threshold: float) -> float:
         raise ValueError(f"op must be one of {', '.join(OPS)}, got {op!r}")
     mean, std, n = summarize(value)
     holds = OPS[op](mean, threshold)
-    entry = {"claim": claim, "kind": "check", "mean": mean, "std": std, "n": n, "op": op, "threshold": threshold,
+    entry = {"claim": claim, "kind": kind, "mean": mean, "std": std, "n": n, "op": op, "threshold": threshold,
              "margin": margin(mean, op, threshold), "passed": bool(holds)}
     _record(entry)
-    print(_line("✓" if holds else "✗", claim, mean, std, n, op, threshold))
+    print(_line("✓" if holds else "✗", f"sanity: {claim}" if kind == "sanity" else claim, mean, std, n, op, threshold))
     if not holds and os.environ.get(CALIBRATE_ENV) != "1":
         spread = f" (mean of {n} seeds, std {std:.4f})" if std is not None else ""
         raise ClaimFailed(f"{claim}: measured {mean:.4f}{spread}, which is not {op} {threshold:g}")
     return mean
+
+
+def sanity(claim: str, value, op: str, threshold: float) -> float:
+    """``check`` for a claim true by construction or by arithmetic: asserted the same way, printed as "sanity:" and
+    recorded as kind "sanity", which ``build/REPORT.md``, the README's seeds table and ``make robust`` count apart
+    from the evidence."""
+    return check(claim, value, op, threshold, kind="sanity")
 
 
 def observe(claim: str, value, op: str | None = None, threshold: float | None = None) -> float:

@@ -144,11 +144,14 @@ def write_report(runs: list, out_dir: Path | None = None) -> Path:
             lines.append(_section(section, value))
     checks = [e for p in sorted((out_dir / "checks").glob("*.json")) for e in json.loads(p.read_text())]
     if checks:
-        lines += ["", "## Check cells", "", "Every claim a notebook asserts (✓) or only observes (·), with its margin to the threshold "
-                  "(`utils.evidence`; `make robust` runs them under other numerics).", "",
+        count = {k: sum(e["kind"] == k for e in checks) for k in ("check", "observation", "sanity")}
+        lines += ["", "## Check cells", "", f"Every claim a notebook asserts as evidence (✓, {count['check']}) or only observes "
+                  f"(·, {count['observation']}), with its margin to the threshold (`utils.evidence`; `make robust` runs them "
+                  f"under other numerics); apart, the sanity checks (☐, {count['sanity']}): true by construction or by "
+                  "arithmetic, they guard the code and are not evidence.", "",
                   "| notebook | claim | measured | threshold | margin |", "|---|---|---|---|---|"]
-        for e in checks:
-            mark = "·" if e["kind"] != "check" else ("✓" if e["passed"] else "✗")
+        for e in sorted(checks, key=lambda e: e["kind"] == "sanity"):
+            mark = {"observation": "·", "sanity": "☐"}.get(e["kind"], "✓") if e["passed"] is not False else "✗"
             spread = f" ± {e['std']:.3f} ({e['n']} seeds)" if e.get("std") is not None else ""
             threshold = f"{e['op']} {e['threshold']:.4g}" if e.get("op") else "—"
             gap = f"{e['margin']:+.4g}" if e.get("margin") is not None else "—"
@@ -194,13 +197,13 @@ def own_data_samples() -> str:
 def seeds_table(checks_dir: Path) -> str:
     """Per notebook, from the check records of the last run (``utils.evidence``): how many asserted checks rest on
     several seeds and how many on one, and how many observations: the README's seeds statement, from the code that ran."""
-    lines = ["| notebook | asserted on 3+ seeds | asserted on 2 | asserted on one seed | observed, not asserted |",
-             "|---|---|---|---|---|"]
+    lines = ["| notebook | asserted on 3+ seeds | asserted on 2 | asserted on one seed | observed, not asserted | sanity checks (by construction) |",
+             "|---|---|---|---|---|---|"]
     for path in sorted(Path(checks_dir).glob("*.json")):
         entries = json.loads(path.read_text())
         seeds = [e["n"] for e in entries if e["kind"] == "check"]
         lines.append(f"| {path.stem} | {sum(n >= 3 for n in seeds)} | {seeds.count(2)} | {seeds.count(1)} | "
-                     f"{sum(e['kind'] == 'observation' for e in entries)} |")
+                     f"{sum(e['kind'] == 'observation' for e in entries)} | {sum(e['kind'] == 'sanity' for e in entries)} |")
     return "\n".join(lines) + "\n"
 
 

@@ -96,7 +96,7 @@ def analyse(runs: list[dict], min_sd: float = MIN_SD) -> list[dict]:
     for key in keys:
         per = by_key[key]
         first = next(iter(per.values()))
-        asserted = first["kind"] == "check"
+        asserted = first["kind"] in ("check", "sanity")
         missing = [r["variant"] for r in runs if r["variant"] not in per]
         means = [e["mean"] for e in per.values()]
         seed_vars = [e["std"] ** 2 for e in per.values() if e["std"] is not None]
@@ -151,7 +151,12 @@ def markdown(runs: list[dict], rows: list[dict], min_sd: float = MIN_SD) -> str:
         lines.append(f"| {row['notebook']} | {row['claim']} | {row['op']} {_num(row['threshold'])} | "
                      f"{_num(row['worst_value'])} ({row['worst_variant']}) | {_num(row['worst_margin'], 3)} | "
                      f"{_num(row['sd'], 2)} | {in_sd} | {verdict} |")
-    observed = [r for r in rows if r["kind"] != "check"]
+    sanity = [r for r in rows if r["kind"] == "sanity"]
+    if sanity:
+        lines += ["", f"Sanity checks (true by construction or arithmetic: they guard the code, they are not evidence): "
+                      f"{sum(r['ok'] for r in sanity)} of {len(sanity)} hold under every variant"
+                      + "".join(f"; **{r['notebook']}: {r['claim']}: {'; '.join(r['problems'])}**" for r in sanity if not r["ok"])]
+    observed = [r for r in rows if r["kind"] == "observation"]
     if observed:
         lines += ["", "Observations (printed, not asserted: too close to call with margin):", "",
                   "| notebook | observation | values by variant |", "|---|---|---|"]
@@ -176,10 +181,11 @@ README_START, README_END = "<!-- robust:start -->", "<!-- robust:end -->"
 
 def readme_block(runs: list[dict], rows: list[dict], tightest: int = 8) -> str:
     """The README's summary: what ran under which variants, and the checks closest to their thresholds."""
-    asserted = [r for r in rows if r["kind"] == "check"]
-    failed = [r for r in asserted if not r["ok"]]
+    asserted, sanity = ([r for r in rows if r["kind"] == k] for k in ("check", "sanity"))
+    failed = [r for r in asserted + sanity if not r["ok"]]
     tests = [r for r in runs if "tests_rc" in r]
-    lines = [f"From the last `make robust`: {len(asserted)} checks of the FAST curriculum under "
+    lines = [f"From the last `make robust`: {len(asserted)} evidence checks (and {len(sanity)} sanity checks, true by "
+             f"construction) of the FAST curriculum under "
              f"{len(runs)} variants ({', '.join(r['variant'] for r in runs)}); unit tests under "
              f"{', '.join(r['variant'] for r in tests) or 'none'}: "
              + ("; ".join(f"{r['variant']} {r['tests_summary']}" for r in tests) or "not run") + ". "
