@@ -219,23 +219,30 @@ def free_ports(n):
     return ports
 
 
-def test_multi_worker_on_two_local_processes_matches_the_default(tmp_path):
-    from utils.train import finetune
-
+def two_workers(args, tmp_path, timeout=240) -> dict:
+    """Run the script with ``args`` as two multi-worker processes on 127.0.0.1 (TF_CONFIG set for each); check that
+    both end with the same metrics (one model, trained together); returns the chief's results.json."""
     workers = [f"127.0.0.1:{p}" for p in free_ports(2)]
     procs = []
     for index in range(2):
         config = json.dumps({"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}})
-        procs.append(run_cli(["--strategy", "multi-worker", "--epochs", "3", "--out", str(tmp_path / f"w{index}")],
+        procs.append(run_cli([*args, "--strategy", "multi-worker", "--out", str(tmp_path / f"w{index}")],
                              env=dict(os.environ, PYTHONPATH=str(ROOT), WORKBOOK_PROGRESS="0", TF_CONFIG=config)))
     try:
-        codes = [p.wait(timeout=240) for p in procs]
+        codes = [p.wait(timeout=timeout) for p in procs]
     finally:
         for p in procs:
             p.kill()
     assert codes == [0, 0], [p.stderr.read()[-2000:] for p in procs]
     chief, other = (json.loads((tmp_path / f"w{i}" / "results.json").read_text()) for i in range(2))
-    assert chief["config"]["replicas"] == 2 and chief["final"] == other["final"]  # one model, trained together
+    assert chief["config"]["replicas"] == 2 and chief["final"] == other["final"]
+    return chief
+
+
+def test_multi_worker_on_two_local_processes_matches_the_default(tmp_path):
+    from utils.train import finetune
+
+    chief = two_workers(["--epochs", "3"], tmp_path)
     default = finetune(task=image_data.task_pair("permute"), epochs=3)
     for k in ("A_head", "B"):
         assert abs(chief["final"][k] - default.final[k]) <= MIRRORED_TOLERANCE, (k, chief["final"], default.final)
@@ -307,20 +314,7 @@ LM_TOLERANCE = {"bpb": 0.01, "kl": 1.0}  # exact-match rates: 0.05 (one prompt o
 
 
 def test_multi_worker_on_two_local_processes_trains_a_jsonl_run_like_the_default(lm_run, tmp_path):
-    workers = [f"127.0.0.1:{p}" for p in free_ports(2)]
-    procs = []
-    for index in range(2):
-        config = json.dumps({"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}})
-        procs.append(run_cli([*LM_ARGS, "--strategy", "multi-worker", "--out", str(tmp_path / f"w{index}")],
-                             env=dict(os.environ, PYTHONPATH=str(ROOT), WORKBOOK_PROGRESS="0", TF_CONFIG=config)))
-    try:
-        codes = [p.wait(timeout=300) for p in procs]
-    finally:
-        for p in procs:
-            p.kill()
-    assert codes == [0, 0], [p.stderr.read()[-2000:] for p in procs]
-    chief, other = (json.loads((tmp_path / f"w{i}" / "results.json").read_text()) for i in range(2))
-    assert chief["config"]["replicas"] == 2 and chief["final"] == other["final"]
+    chief = two_workers(LM_ARGS, tmp_path, timeout=300)
     default = json.loads((lm_run[0] / "results.json").read_text())["final"]
     for k, v in default.items():
         assert abs(chief["final"][k] - v) <= LM_TOLERANCE.get(k, 0.05), (k, chief["final"][k], v)
