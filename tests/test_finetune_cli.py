@@ -160,20 +160,26 @@ def weights(out):
     return state["backbone"] + state["head"]
 
 
+def killed_after_epoch(args, out, epoch: int) -> str:
+    """Start the script with ``args`` into ``out``, SIGTERM it once epoch ``epoch``'s checkpoint exists; check it
+    stopped with status 130 and return its stderr."""
+    p = run_cli([*args, "--out", str(out)])
+    deadline = time.time() + 240
+    while not (out / "checkpoints" / f"epoch-{epoch:04d}.pkl").exists():
+        assert p.poll() is None and time.time() < deadline, p.stderr.read() if p.poll() is not None else "too slow"
+        time.sleep(0.02)
+    p.send_signal(signal.SIGTERM)
+    assert p.wait(timeout=60) == 130
+    return p.stderr.read()
+
+
 def test_killed_run_resumes_to_the_same_weights_and_metrics(tmp_path):
     args = ["--method", "lp-ft+rehearsal", "--lp-ft-lp-epochs", "2", "--epochs", "6", "--seed", "2"]
     whole = run_cli([*args, "--out", str(tmp_path / "whole")])
     assert whole.wait(timeout=300) == 0, whole.stderr.read()
 
     cut = tmp_path / "cut"
-    p = run_cli([*args, "--out", str(cut)])
-    deadline = time.time() + 240
-    while not (cut / "checkpoints" / "epoch-0003.pkl").exists():
-        assert p.poll() is None and time.time() < deadline, p.stderr.read() if p.poll() is not None else "too slow"
-        time.sleep(0.02)
-    p.send_signal(signal.SIGTERM)
-    assert p.wait(timeout=60) == 130
-    assert "--resume" in p.stderr.read()
+    assert "--resume" in killed_after_epoch(args, cut, 3)
     saved = sorted(int(f.stem.split("-")[1]) for f in (cut / "checkpoints").glob("epoch-*.pkl"))
     assert 3 <= saved[-1] < 6 and not (cut / "results.json").exists()  # really cut short
 
@@ -294,13 +300,8 @@ def test_a_jsonl_run_reports_the_skill_learnt_and_the_capabilities_it_cost(lm_ru
 
 def test_a_killed_jsonl_run_resumes_to_the_same_weights(lm_run, tmp_path):
     cut = tmp_path / "cut"
-    p = run_cli([*LM_ARGS, "--out", str(cut)])
-    deadline = time.time() + 240
-    while not (cut / "checkpoints" / "epoch-0001.pkl").exists():
-        assert p.poll() is None and time.time() < deadline, p.stderr.read() if p.poll() is not None else "too slow"
-        time.sleep(0.02)
-    p.send_signal(signal.SIGTERM)
-    assert p.wait(timeout=60) == 130 and not (cut / "results.json").exists()
+    killed_after_epoch(LM_ARGS, cut, 1)
+    assert not (cut / "results.json").exists()
     resumed = run_cli([*LM_ARGS, "--out", str(cut), "--resume"])
     assert resumed.wait(timeout=300) == 0, resumed.stderr.read()
     whole = lm_run[0]

@@ -42,7 +42,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from . import lm_model as lm
-from . import paths, tasks
+from . import metrics, paths, tasks
 
 TEMPLATE = "User: {}\nAssistant: "  # the chat template; the answer follows, then EOS (the end marker)
 KINDS = {"camel": "transformation", "swap": "transformation", "sort": "transformation", "count": "counting",
@@ -212,11 +212,10 @@ def answer_scores(logits: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.nda
     """(exact [N] bool, nats [N]) of answers under teacher forcing: exact = every scored position's argmax is the
     target (what greedy decoding needs to write the answer and stop); nats = the answer's summed cross-entropy."""
     scored = y >= 0
-    hit = (np.argmax(logits, -1) == y) | ~scored
     shifted = logits - logits.max(-1, keepdims=True)
     logp = shifted - np.log(np.exp(shifted).sum(-1, keepdims=True))
     nll = -np.take_along_axis(logp, np.maximum(y, 0)[..., None], -1)[..., 0]
-    return hit.all(-1), (nll * scored).sum(-1)
+    return metrics.exact_rows(logits, y), (nll * scored).sum(-1)
 
 
 def answer_kl(reference_logits: np.ndarray, logits: np.ndarray, y: np.ndarray) -> np.ndarray:

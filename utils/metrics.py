@@ -23,13 +23,18 @@ def accuracy(logits, labels) -> float:
     return float(np.mean(np.argmax(logits, axis=1) == labels))
 
 
-def exact_match(logits, targets) -> float:
-    """Fraction of sequences whose every scored position (``targets`` >= 0; -1: not scored) has its argmax right:
-    a language model's answers under teacher forcing, logits [N, T, V] and targets [N, T]."""
+def exact_rows(logits, targets) -> np.ndarray:
+    """bool [N]: whether every scored position of a sequence (``targets`` >= 0; -1: not scored) has its argmax right,
+    a language model's answers under teacher forcing; logits [N, T, V], targets [N, T] (cut to the logits' length)."""
     logits, targets = np.asarray(logits), np.asarray(targets)[:, : np.shape(logits)[1]]
     if logits.ndim != 3 or logits.shape[:2] != targets.shape:
         raise ValueError(f"logits must be [N, T, V] and targets [N, T], got {logits.shape} and {targets.shape}")
-    return float(np.mean(((np.argmax(logits, -1) == targets) | (targets < 0)).all(-1)))
+    return ((np.argmax(logits, -1) == targets) | (targets < 0)).all(-1)
+
+
+def exact_match(logits, targets) -> float:
+    """The fraction of sequences ``exact_rows`` finds right."""
+    return float(np.mean(exact_rows(logits, targets)))
 
 
 def forgetting(before: float, after: float) -> float:

@@ -85,11 +85,16 @@ def form_of(path) -> str:
     return form
 
 
+def _meta(model) -> dict:
+    """The model's model.json ({} for a tfhub.dev handle, which has none)."""
+    location = models.resolve(model)
+    return {} if models.is_hub_handle(location) else catalog.read_meta(location)
+
+
 def model_kind(model, form: str) -> str:
     """The kind of ``model`` (its model.json), which must be the data's; a model without one (a tfhub.dev handle)
     takes the data's kind."""
-    location = models.resolve(model)
-    meta = {} if models.is_hub_handle(location) else catalog.read_meta(location)
+    meta = _meta(model)
     kind = KINDS.get(meta.get("kind"), form)
     if kind != form:
         raise DataError(f"{model!r} is a {meta['kind'].replace('_', ' ')} model, which trains on {FORMS[kind]}, but the "
@@ -296,7 +301,7 @@ def lm_data_task(path, model, val=None, test=None, val_fraction: float = VAL_FRA
     chat model's capabilities (a chat model) or of bits per byte alone, and the KL from the model as loaded (before
     fine-tuning) on your prompts. quick: the suite on its first ``QUICK_SUITE`` test prompts per capability and
     held-out bytes (about 5x faster to measure, noisier)."""
-    meta = catalog.read_meta(models.resolve(model)) if not models.is_hub_handle(models.resolve(model)) else {}
+    meta = _meta(model)
     template, ctx = meta.get("chat_template", "{}"), int(meta.get("ctx", 128))
     chat = "chat_template" in meta
     parts = {"train": read_jsonl(path, template)}
@@ -376,7 +381,7 @@ def text_data_task(path, model, val=None, test=None, val_fraction: float = VAL_F
     similarity geometry, as loaded, is kept)."""
     from . import text_data
 
-    meta = catalog.read_meta(models.resolve(model)) if not models.is_hub_handle(models.resolve(model)) else {}
+    meta = _meta(model)
     if "preprocessor" not in meta:
         raise DataError(f"{model!r} does not name its preprocessor (model.json \"preprocessor\"), so the text cannot "
                         f"be tokenised for it: use --model minilm-l6, or add the key to its model.json")
@@ -466,8 +471,7 @@ def image_data_task(path, model, val=None, test=None, val_fraction: float = VAL_
                     **_) -> UserData:
     """Your image folder as a classification task for ``model``, resized to its input; task A is the model's own
     pretraining task where it has one (the bundled digits convnets: measured with its original head)."""
-    location = models.resolve(model)
-    meta = {} if models.is_hub_handle(location) else catalog.read_meta(location)
+    meta = _meta(model)
     spec = meta.get("input_shape") or list(models.input_signature(models.load(model)).shape)
     h, w, c = (d or s for d, s in zip(spec[1:], (224, 224, 3)))
     folders = {"train": Path(path), **{s: Path(f) for s, f in (("val", val), ("test", test)) if f is not None}}
