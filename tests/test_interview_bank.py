@@ -1,6 +1,6 @@
 """The question bank types no measured numbers: a number in prose is a claim, and it goes stale at the next rebuild.
 
-An answer says what was found and where it is measured ("notebook 02, Evidence 3"); the numbers live in the executed
+An answer says what was found and where it is measured ("notebook 02, Evidence 2"); the numbers live in the executed
 notebooks and ``build/REPORT.md``. Settings stay in ``name=value`` form (``λ=0.01``, ``α=0.25``, ``lr×0.33``) or in
 exponent form (``3e-3``), which these patterns leave alone. Pure Python: no TensorFlow, no notebook execution.
 """
