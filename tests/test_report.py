@@ -60,6 +60,8 @@ def test_readme_block_is_regenerated_from_the_recorded_results(tmp_path, monkeyp
     assert "old output" not in text and f"the run's output: {report.CLI_SAMPLE}" in text
     assert "old data" not in text and "**An image model" in text and "--data data/examples/flipped_digits" in text
     assert "| 02_x | 1 | 0 | 1 | 1 | 1 |" in text  # the seeds each notebook's checks rest on, counted from its records
+    mode = "`make run FAST=1`" if os.environ.get("WORKBOOK_FAST") == "1" else "`make run`"
+    assert f"Counted from the check records of {mode}:" in text  # the run the counts come from is named
     assert text.count("| rehearsal(40%) |") == 3 and "capabilities kept per method" in text and "![02_pareto_permute](docs/figures/02_pareto_permute.png)" in text
     assert (tmp_path / "docs" / "figures" / "02_pareto_permute.png").exists()
 
